@@ -1,0 +1,76 @@
+"""Shared fixtures: a real Neo4j for the whole session, a clean graph per test.
+
+If NEO4J_URI is set, that Neo4j is used (and emptied by the tests!); otherwise
+a throwaway local Neo4j is started from the Maven-built launcher, on a free
+port with its own data directory, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from workbench.db import Graph
+from workbench.engine import loader
+from workbench.scenario import Scenario, load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri(tmp_path_factory):
+    if os.environ.get("NEO4J_URI"):
+        yield os.environ["NEO4J_URI"]
+        return
+    from workbench.server import LocalNeo4j, free_port
+
+    server = LocalNeo4j(
+        home=tmp_path_factory.mktemp("neo4j"), bolt_port=free_port(), http_port=None, heap="768m", pagecache="128m"
+    )
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+class LoadedGraph:
+    """The session's graph, remembering which scenario it holds, so that
+    read-only tests of one scenario load it once."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.loaded: str | None = None
+
+    def fresh(self) -> Graph:
+        self.graph.reset()
+        self.loaded = None
+        return self.graph
+
+    def with_scenario(self, path: str | Path) -> tuple[Graph, Scenario]:
+        scenario = load_file(ROOT / path)
+        if self.loaded != scenario.source:
+            loader.load(self.graph, scenario, reset=True)
+            self.loaded = scenario.source
+        return self.graph, scenario
+
+
+@pytest.fixture(scope="session")
+def session_graph(neo4j_uri):
+    graph = Graph.connect(neo4j_uri)
+    yield LoadedGraph(graph)
+    graph.close()
+
+
+@pytest.fixture
+def graph(session_graph) -> Graph:
+    """An empty graph (schema in place) for a test that writes."""
+    return session_graph.fresh()
+
+
+@pytest.fixture
+def scenario_graph(session_graph):
+    """``scenario_graph(path)`` -> (graph, scenario) loaded from a scenario file; read-only use."""
+    return session_graph.with_scenario

@@ -1,0 +1,541 @@
+"""Allocation candidates: which providers can satisfy a request?
+
+The work splits the way the problem does:
+
+* **Cypher selects.** Capacity arithmetic, walking a tree up to its root,
+  finding the trees a sharing provider serves through its aggregates, and
+  reading whole trees for the summaries are graph questions; each is one
+  named, parameterised query below, recorded in a trace that
+  :func:`explain` shows to the learner.
+* **Python combines.** Each request group yields partial answers per tree
+  ("anchor"); the combining step takes their product per tree and applies
+  ``group_policy``, ``same_subtree``, the combined-capacity check and
+  ``limit``. The product is pruned as it is built (an over-full provider or a
+  provider reused under ``isolate`` stops a branch), and it stops at
+  ``limit``, so wide trees cannot explode (Placement bugs 2070257, 2126751).
+
+Semantics follow Placement 1.39 (placement/objects/allocation_candidate.py and
+research_context.py), with one deliberate exception, recorded as a divergence:
+Placement collapses identical unsuffixed-group answers served by a sharing
+provider to *one* arbitrary tree, so with granular groups it drops every other
+tree's candidates. Here every tree keeps its own (see docs/divergences.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+from workbench import catalog
+from workbench.db import Graph
+from workbench.engine.errors import BadRequest
+from workbench.engine.request import CandidateRequest, RequestGroup, parse
+
+# -- the Cypher -----------------------------------------------------------------
+
+KNOWN_NAMES = """
+// Custom resource classes and traits exist only once created; standard ones
+// come from os-resource-classes / os-traits.
+RETURN COLLECT { MATCH (rc:ResourceClass) RETURN rc.name } AS classes,
+       COLLECT { MATCH (t:Trait) RETURN t.name } AS traits
+"""
+
+WORLD = """
+// Two facts that pick the code path, as in Placement: is anything nested,
+// and which providers share their inventory through aggregates?
+RETURN EXISTS { MATCH ()-[:PARENT_OF]->() } AS has_trees,
+       COLLECT { MATCH (rp:Provider)-[:HAS_TRAIT]->(:Trait {name: $sharing_trait})
+                 RETURN rp.uuid } AS sharing
+"""
+
+PROVIDERS_WITH_CAPACITY = """
+// Providers that can give `amount` of one resource class by themselves, and
+// the root of each one's tree. Usage is summed from the allocations; capacity
+// is (total - reserved) * allocation_ratio; the amount must also fit the
+// inventory's min_unit, max_unit and step_size.
+UNWIND $requests AS req
+MATCH (rp:Provider)-[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
+WHERE inv.min_unit <= req.amount <= inv.max_unit
+  AND req.amount % inv.step_size = 0
+CALL (inv) {
+  OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
+  RETURN coalesce(sum(allocation.used), 0) AS used
+}
+WITH req, rp, inv, used
+WHERE used + req.amount <= (inv.total - inv.reserved) * inv.allocation_ratio
+// The root is the ancestor (or the provider itself) that has no parent.
+MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+  AND (req.tree_root IS NULL OR root.uuid = req.tree_root)
+RETURN req.key AS key, rp.uuid AS provider, root.uuid AS root
+"""
+
+SHARING_ANCHORS = """
+// The trees a sharing provider serves: every tree with a provider in one of
+// its aggregates (its own tree included, since it is in its own aggregates).
+UNWIND $sharing AS sharing_uuid
+MATCH (sharing:Provider {uuid: sharing_uuid})-[:MEMBER_OF]->(:Aggregate)<-[:MEMBER_OF]-(member:Provider)
+MATCH (anchor:Provider)-[:PARENT_OF*0..]->(member)
+WHERE NOT EXISTS { (anchor)<-[:PARENT_OF]-() }
+RETURN DISTINCT sharing.uuid AS provider, anchor.uuid AS anchor
+"""
+
+ROOTS_OF = """
+// The root of each given provider's tree: the ancestor (or itself) with no parent.
+UNWIND $uuids AS uuid
+MATCH (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: uuid})
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+RETURN rp.uuid AS provider, root.uuid AS root
+"""
+
+ROOTS_WITH_TRAITS = """
+// root_required: roots with every required trait and none of the forbidden ones.
+MATCH (root:Provider)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+  AND ALL(name IN $required WHERE EXISTS { (root)-[:HAS_TRAIT]->(:Trait {name: name}) })
+  AND NONE(name IN $forbidden WHERE EXISTS { (root)-[:HAS_TRAIT]->(:Trait {name: name}) })
+RETURN root.uuid AS root
+"""
+
+PROVIDERS_IN_AGGREGATES = """
+// member_of: providers in at least one aggregate of every list (AND of ORs).
+MATCH (rp:Provider)
+WHERE ALL(any_of IN $member_of WHERE EXISTS {
+        MATCH (rp)-[:MEMBER_OF]->(agg:Aggregate) WHERE agg.uuid IN any_of })
+RETURN rp.uuid AS provider
+"""
+
+PROVIDERS_WITH_TRAITS = """
+// A resourceless group (named in same_subtree) asks for providers by traits alone.
+MATCH (rp:Provider)
+WHERE ALL(any_of IN $required WHERE EXISTS {
+        MATCH (rp)-[:HAS_TRAIT]->(trait:Trait) WHERE trait.name IN any_of })
+MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+RETURN rp.uuid AS provider, root.uuid AS root
+"""
+
+TREES = """
+// Whole trees: each provider with its parent, traits, aggregates, and per
+// resource class its capacity, usage and max_unit (for the summaries and the
+// combined-capacity check).
+UNWIND $roots AS root_uuid
+MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)
+OPTIONAL MATCH (parent:Provider)-[:PARENT_OF]->(rp)
+RETURN rp.uuid AS uuid, root.uuid AS root, parent.uuid AS parent,
+       COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name } AS traits,
+       COLLECT { MATCH (rp)-[:MEMBER_OF]->(a:Aggregate) RETURN a.uuid } AS aggregates,
+       COLLECT { MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
+                 CALL (inv) {
+                   OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
+                   RETURN coalesce(sum(allocation.used), 0) AS used
+                 }
+                 RETURN {resource_class: inv.resource_class, used: used, max_unit: inv.max_unit,
+                         capacity: toInteger((inv.total - inv.reserved) * inv.allocation_ratio)}
+               } AS inventories
+"""
+
+
+# -- the data the combining step works on ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderFacts:
+    uuid: str
+    root: str
+    parent: str | None
+    traits: frozenset[str]
+    aggregates: frozenset[str]
+    inventories: dict  # resource class -> {capacity, used, max_unit}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartialRequest:
+    """One way to satisfy one request group within the tree of ``anchor``."""
+
+    anchor: str
+    suffix: str
+    resources: tuple[tuple[str, str, int], ...]  # (provider, class, amount)
+    providers: frozenset[str]
+
+
+@dataclasses.dataclass
+class QueryTrace:
+    name: str
+    cypher: str
+    parameters: dict
+    rows: int
+
+
+class NoCandidates(Exception):
+    """Some group cannot be satisfied at all: the answer is empty (not an error)."""
+
+
+def find(graph: Graph, query: str | CandidateRequest, trace: list[QueryTrace] | None = None) -> dict:
+    """The ``GET /allocation_candidates`` response body (microversion 1.39) for ``query``."""
+    request = parse(query) if isinstance(query, str) else query
+    return CandidateSearch(graph, request, trace).run()
+
+
+def explain(graph: Graph, query: str) -> list[QueryTrace]:
+    """The Cypher queries (with parameters) that answering ``query`` runs."""
+    trace: list[QueryTrace] = []
+    find(graph, query, trace)
+    return trace
+
+
+class CandidateSearch:
+    def __init__(self, graph: Graph, request: CandidateRequest, trace: list[QueryTrace] | None = None):
+        self.graph, self.request, self.trace = graph, request, trace
+        self.facts: dict[str, ProviderFacts] = {}
+
+    def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
+        rows = self.graph.read(cypher, **parameters)
+        if self.trace is not None:
+            self.trace.append(QueryTrace(name, cypher.strip(), parameters, len(rows)))
+        return rows
+
+    # -- the steps ---------------------------------------------------------------
+    def run(self) -> dict:
+        self._check_names()
+        try:
+            partials = self._search_groups()
+        except NoCandidates:
+            return {"allocation_requests": [], "provider_summaries": {}}
+        allocation_requests = self._combine(partials)
+        return {
+            "allocation_requests": allocation_requests,
+            "provider_summaries": self._summaries(allocation_requests),
+        }
+
+    def _check_names(self) -> None:
+        known = self._read("known_names", KNOWN_NAMES)[0]
+        classes = catalog.standard_resource_classes() | set(known["classes"])
+        for rc in sorted(self.request.resource_classes()):
+            if rc not in classes:
+                raise BadRequest(f"Invalid resource class in resources parameter: No such resource class {rc}.")
+        traits = catalog.standard_traits() | set(known["traits"])
+        if unknown := sorted(self.request.trait_names() - traits):
+            raise BadRequest(f"No such trait(s): {', '.join(unknown)}.")
+
+    def _search_groups(self) -> dict[str, list[PartialRequest]]:
+        request = self.request
+        world = self._read("world", WORLD, sharing_trait=catalog.SHARES_VIA_AGGREGATE)[0]
+        self.sharing = set(world["sharing"])
+        self.has_trees = world["has_trees"]
+        self.anchor_roots = None
+        if request.root_required or request.root_forbidden:
+            rows = self._read(
+                "roots_with_traits",
+                ROOTS_WITH_TRAITS,
+                required=sorted(request.root_required),
+                forbidden=sorted(request.root_forbidden),
+            )
+            self.anchor_roots = {r["root"] for r in rows}
+            if not self.anchor_roots:
+                raise NoCandidates
+        self.capacity = self._providers_with_capacity()
+        self._load_trees({root for pairs in self.capacity.values() for _, root in pairs})
+        self.anchors: dict[str, set[str]] = {}
+        self._sharing_anchors({rp for pairs in self.capacity.values() for rp, _ in pairs})
+        partials = {}
+        for suffix, group in request.groups.items():
+            if group.use_same_provider or not (self.sharing or self.has_trees):
+                found = self._single_provider(group)
+            else:
+                found = self._spread_over_tree(group)
+            if not found:
+                raise NoCandidates
+            partials[suffix] = found
+        return partials
+
+    def _providers_with_capacity(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """(suffix, class) -> {(provider, root)} with room for that group's amount."""
+        requests = []
+        for suffix, group in self.request.groups.items():
+            tree_root = None
+            if group.in_tree:
+                rows = self._read("roots_of", ROOTS_OF, uuids=[group.in_tree])
+                if not rows:
+                    raise NoCandidates  # Placement: an unknown in_tree provider matches nothing
+                tree_root = rows[0]["root"]
+            for rc, amount in group.resources.items():
+                key = f"{suffix}\x00{rc}"
+                requests.append({"key": key, "resource_class": rc, "amount": amount, "tree_root": tree_root})
+        found: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for row in self._read("providers_with_capacity", PROVIDERS_WITH_CAPACITY, requests=requests):
+            suffix, rc = row["key"].split("\x00")
+            found.setdefault((suffix, rc), set()).add((row["provider"], row["root"]))
+        for suffix, group in self.request.groups.items():
+            for rc in group.resources:
+                if (suffix, rc) not in found:
+                    raise NoCandidates
+        return found
+
+    def _sharing_anchors(self, providers: set[str]) -> dict[str, set[str]]:
+        """Sharing provider -> roots of the trees it serves (read once per provider)."""
+        missing = sorted((providers & self.sharing) - self.anchors.keys())
+        if missing:
+            for rp in missing:
+                self.anchors[rp] = set()
+            for row in self._read("sharing_anchors", SHARING_ANCHORS, sharing=missing):
+                self.anchors[row["provider"]].add(row["anchor"])
+            self._load_trees(set().union(*(self.anchors[rp] for rp in missing)))
+        return self.anchors
+
+    def _load_trees(self, roots: set[str]) -> None:
+        missing = sorted(roots - self.facts.keys())
+        if not missing:
+            return
+        for row in self._read("trees", TREES, roots=missing):
+            self.facts[row["uuid"]] = ProviderFacts(
+                uuid=row["uuid"],
+                root=row["root"],
+                parent=row["parent"],
+                traits=frozenset(row["traits"]),
+                aggregates=frozenset(row["aggregates"]),
+                inventories={inv["resource_class"]: inv for inv in row["inventories"]},
+            )
+
+    def _providers_in_aggregates(self, group: RequestGroup) -> set[str]:
+        rows = self._read(
+            "providers_in_aggregates",
+            PROVIDERS_IN_AGGREGATES,
+            member_of=[sorted(any_of) for any_of in group.member_of],
+        )
+        in_aggregates = {r["provider"] for r in rows}
+        if not in_aggregates:
+            raise NoCandidates
+        return in_aggregates
+
+    def _in_anchor_filter(self, root: str) -> bool:
+        return self.anchor_roots is None or root in self.anchor_roots
+
+    # -- one provider per group --------------------------------------------------
+    def _single_provider(self, group: RequestGroup) -> list[PartialRequest]:
+        """Every provider that satisfies the whole group on its own."""
+        in_aggregates = self._providers_in_aggregates(group) if group.member_of else None
+        if group.resources:
+            per_class = [self.capacity[group.suffix, rc] for rc in group.resources]
+            pairs = set.intersection(*per_class)
+        elif group.required or in_aggregates is not None:
+            # A resourceless group; Placement applies no in_tree to it.
+            if group.required:
+                rows = self._read(
+                    "providers_with_traits",
+                    PROVIDERS_WITH_TRAITS,
+                    required=[sorted(any_of) for any_of in group.required],
+                )
+                pairs = {(r["provider"], r["root"]) for r in rows}
+                self._load_trees({root for _, root in pairs})
+            else:
+                pairs = self._pairs_for(in_aggregates)
+        else:
+            return []
+
+        def acceptable(rp: str) -> bool:
+            facts = self.facts[rp]
+            return (
+                all(any_of & facts.traits for any_of in group.required)
+                and not (group.forbidden & facts.traits)
+                and (in_aggregates is None or rp in in_aggregates)
+                and not (group.forbidden_aggregates & facts.aggregates)
+            )
+
+        found = []
+        resources = tuple(sorted(group.resources.items()))
+        for rp, root in sorted(pairs):
+            if not acceptable(rp):
+                continue
+            partial = PartialRequest(root, group.suffix, tuple((rp, rc, n) for rc, n in resources), frozenset([rp]))
+            if self._in_anchor_filter(root):
+                found.append(partial)
+            # A sharing provider can also serve the other trees in its aggregates.
+            for anchor in sorted(self._sharing_anchors({rp}).get(rp, ())):
+                if anchor != root and self._in_anchor_filter(anchor):
+                    found.append(dataclasses.replace(partial, anchor=anchor))
+        return found
+
+    def _pairs_for(self, providers: set[str]) -> set[tuple[str, str]]:
+        """(provider, root) for providers found by aggregate alone; reads their trees."""
+        rows = self._read("roots_of", ROOTS_OF, uuids=sorted(providers))
+        pairs = {(r["provider"], r["root"]) for r in rows}
+        self._load_trees({root for _, root in pairs})
+        return pairs
+
+    # -- the unsuffixed group: spread over a tree and its sharing providers ----------
+    def _spread_over_tree(self, group: RequestGroup) -> list[PartialRequest]:
+        in_aggregates = self._providers_in_aggregates(group) if group.member_of else None
+        bad_aggregates = group.forbidden_aggregates
+        options: dict[str, dict[str, set[str]]] | None = None  # anchor -> class -> providers
+        for rc in group.resources:
+            pairs = set(self.capacity[group.suffix, rc])
+            if group.in_tree is None:
+                # Sharing providers with room count for every tree they serve.
+                sharing = {rp for rp, _ in pairs if rp in self.sharing}
+                if in_aggregates is not None:
+                    sharing &= in_aggregates
+                pairs |= {(rp, anchor) for rp in sharing for anchor in self.anchors.get(rp, ())}
+            if self.anchor_roots is not None:
+                pairs = {(rp, root) for rp, root in pairs if root in self.anchor_roots}
+            if in_aggregates is not None:
+                # An aggregate on the root spans the whole tree.
+                pairs = {(rp, root) for rp, root in pairs if rp in in_aggregates or root in in_aggregates}
+            if bad_aggregates:
+                pairs = {
+                    (rp, root)
+                    for rp, root in pairs
+                    if not (bad_aggregates & (self.facts[rp].aggregates | self.facts[root].aggregates))
+                }
+            by_anchor: dict[str, set[str]] = {}
+            for rp, anchor in pairs:
+                by_anchor.setdefault(anchor, set()).add(rp)
+            if options is None:
+                options = {anchor: {rc: rps} for anchor, rps in by_anchor.items()}
+            else:
+                # Keep only trees that can serve every class so far.
+                options = {a: dict(o, **{rc: by_anchor[a]}) for a, o in options.items() if a in by_anchor}
+            if not options:
+                return []
+
+        found = []
+        classes = sorted(group.resources)
+        for anchor in sorted(options):
+            for combination in _product([sorted(options[anchor][rc]) for rc in classes]):
+                if self._traits_satisfied(combination, group):
+                    found.append(
+                        PartialRequest(
+                            anchor,
+                            group.suffix,
+                            tuple((rp, rc, group.resources[rc]) for rp, rc in zip(combination, classes)),
+                            frozenset(combination),
+                        )
+                    )
+        return found
+
+    def _traits_satisfied(self, providers: tuple[str, ...], group: RequestGroup) -> bool:
+        """Placement's rule for the unsuffixed group: no provider used has a forbidden
+        trait, and together the providers used have every required trait."""
+        traits: set[str] = set()
+        for rp in providers:
+            own = self.facts[rp].traits
+            if own & group.forbidden:
+                return False
+            traits |= own
+        return all(any_of & traits for any_of in group.required)
+
+    # -- combining the groups -------------------------------------------------------
+    def _combine(self, partials: dict[str, list[PartialRequest]]) -> list[dict]:
+        suffixes = list(partials)
+        by_anchor: dict[str, dict[str, list[PartialRequest]]] = {}
+        for suffix, found in partials.items():
+            for partial in found:
+                by_anchor.setdefault(partial.anchor, {}).setdefault(suffix, []).append(partial)
+        isolate = self.request.group_policy == "isolate"
+        limit = self.request.limit
+        results: dict[tuple, dict] = {}
+        for anchor in sorted(by_anchor):
+            lists = by_anchor[anchor]
+            if len(lists) != len(suffixes):
+                continue  # this tree cannot satisfy every group
+            for combination in self._fitting_products([lists[s] for s in suffixes], isolate):
+                if not self._same_subtree_satisfied(combination):
+                    continue
+                key, body = _allocation_request(combination)
+                results.setdefault(key, body)
+                if limit and len(results) >= limit:
+                    return list(results.values())
+        return list(results.values())
+
+    def _fitting_products(self, lists: list[list[PartialRequest]], isolate: bool) -> Iterator[tuple]:
+        """The product of one partial request per group, pruned as it is built:
+        a branch stops as soon as a provider would be over capacity or over
+        max_unit, or (with isolate) two suffixed groups share a provider."""
+        facts = self.facts
+
+        def extend(index: int, chosen: tuple, totals: dict, granular: frozenset) -> Iterator[tuple]:
+            if index == len(lists):
+                yield chosen
+                return
+            for partial in lists[index]:
+                if isolate and partial.suffix:
+                    (rp,) = partial.providers
+                    if rp in granular:
+                        continue
+                    next_granular = granular | partial.providers
+                else:
+                    next_granular = granular
+                next_totals = dict(totals)
+                fits = True
+                for rp, rc, amount in partial.resources:
+                    total = next_totals.get((rp, rc), 0) + amount
+                    inventory = facts[rp].inventories[rc]
+                    if inventory["used"] + total > inventory["capacity"] or total > inventory["max_unit"]:
+                        fits = False
+                        break
+                    next_totals[rp, rc] = total
+                if fits:
+                    yield from extend(index + 1, chosen + (partial,), next_totals, next_granular)
+
+        return extend(0, (), {}, frozenset())
+
+    def _same_subtree_satisfied(self, combination: tuple[PartialRequest, ...]) -> bool:
+        for subtree in self.request.same_subtrees:
+            providers = set().union(*(p.providers for p in combination if p.suffix in subtree))
+            if not any(all(top in self._ancestry(rp) for rp in providers) for top in providers):
+                return False
+        return True
+
+    def _ancestry(self, rp: str) -> set[str]:
+        """The provider and all its ancestors."""
+        chain = set()
+        while rp is not None:
+            chain.add(rp)
+            rp = self.facts[rp].parent
+        return chain
+
+    # -- the summaries ---------------------------------------------------------------
+    def _summaries(self, allocation_requests: list[dict]) -> dict:
+        """Every provider of every tree that an allocation request uses."""
+        roots = {self.facts[rp].root for ar in allocation_requests for rp in ar["allocations"]}
+        return {
+            facts.uuid: {
+                "resources": {
+                    rc: {"capacity": inv["capacity"], "used": inv["used"]} for rc, inv in facts.inventories.items()
+                },
+                "traits": sorted(facts.traits),
+                "parent_provider_uuid": facts.parent,
+                "root_provider_uuid": facts.root,
+            }
+            for facts in self.facts.values()
+            if facts.root in roots
+        }
+
+
+def _product(lists: list[list[str]]) -> Iterator[tuple[str, ...]]:
+    if not lists:
+        yield ()
+        return
+    for head in lists[0]:
+        for rest in _product(lists[1:]):
+            yield (head,) + rest
+
+
+def _allocation_request(combination: tuple[PartialRequest, ...]) -> tuple[tuple, dict]:
+    """Consolidate one partial request per group into Placement's shape."""
+    allocations: dict[str, dict[str, int]] = {}
+    mappings: dict[str, set[str]] = {}
+    for partial in combination:
+        for rp, rc, amount in partial.resources:
+            resources = allocations.setdefault(rp, {})
+            resources[rc] = resources.get(rc, 0) + amount
+        mappings.setdefault(partial.suffix, set()).update(partial.providers)
+    key = (
+        frozenset((rp, rc, n) for rp, res in allocations.items() for rc, n in res.items()),
+        frozenset((s, frozenset(p)) for s, p in mappings.items()),
+    )
+    body = {
+        "allocations": {rp: {"resources": res} for rp, res in allocations.items()},
+        "mappings": {s: sorted(p) for s, p in mappings.items()},
+    }
+    return key, body

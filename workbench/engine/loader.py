@@ -1,0 +1,167 @@
+"""Write a validated scenario into Neo4j, in one transaction.
+
+Every statement is a batched ``UNWIND`` over plain parameter lists, so a
+10,000-host cloud is a handful of round trips, and a failure anywhere rolls
+the whole load back: the database is either loaded or untouched.
+"""
+
+from __future__ import annotations
+
+import time
+
+import neo4j
+
+from workbench.db import Graph
+from workbench.scenario import Scenario
+
+# Custom catalogue entries: MERGE, so loading twice does not duplicate them.
+CREATE_CUSTOM_CATALOGUE = """
+UNWIND $classes AS name
+MERGE (:ResourceClass {name: name})
+WITH count(*) AS done
+UNWIND $traits AS name
+MERGE (t:Trait {name: name})
+SET t.custom = true
+"""
+
+CREATE_PROVIDERS = """
+UNWIND $providers AS p
+CREATE (:Provider {uuid: p.uuid, name: p.name, generation: 0})
+"""
+
+LINK_CHILDREN = """
+UNWIND $links AS link
+MATCH (parent:Provider {uuid: link.parent}), (child:Provider {uuid: link.child})
+CREATE (parent)-[:PARENT_OF]->(child)
+"""
+
+CREATE_INVENTORIES = """
+UNWIND $inventories AS i
+MATCH (rp:Provider {uuid: i.provider})
+CREATE (rp)-[:HAS_INVENTORY]->(:Inventory {
+    resource_class: i.resource_class, total: i.total, reserved: i.reserved,
+    min_unit: i.min_unit, max_unit: i.max_unit, step_size: i.step_size,
+    allocation_ratio: i.allocation_ratio})
+"""
+
+ADD_TRAITS = """
+UNWIND $traits AS pair
+MATCH (rp:Provider {uuid: pair.provider})
+MERGE (t:Trait {name: pair.trait})
+CREATE (rp)-[:HAS_TRAIT]->(t)
+"""
+
+ADD_AGGREGATES = """
+UNWIND $aggregates AS pair
+MATCH (rp:Provider {uuid: pair.provider})
+MERGE (a:Aggregate {uuid: pair.aggregate})
+ON CREATE SET a.name = pair.name
+CREATE (rp)-[:MEMBER_OF]->(a)
+"""
+
+CREATE_CONSUMERS = """
+UNWIND $consumers AS c
+CREATE (:Consumer {uuid: c.uuid, project_id: c.project, user_id: c.user,
+                   consumer_type: c.consumer_type, generation: 1})
+"""
+
+CREATE_ALLOCATIONS = """
+UNWIND $allocations AS a
+MATCH (c:Consumer {uuid: a.consumer})
+MATCH (:Provider {uuid: a.provider})-[:HAS_INVENTORY]->(inv:Inventory {resource_class: a.resource_class})
+CREATE (c)-[:CONSUMES {used: a.used}]->(inv)
+"""
+
+FIND_CLASHES = """
+MATCH (rp:Provider) WHERE rp.uuid IN $uuids OR rp.name IN $names
+RETURN rp.name AS name, rp.uuid AS uuid LIMIT 5
+UNION
+MATCH (c:Consumer) WHERE c.uuid IN $consumers
+RETURN 'consumer' AS name, c.uuid AS uuid LIMIT 5
+"""
+
+
+class LoadConflict(ValueError):
+    """The scenario clashes with what the database already holds."""
+
+
+def load(graph: Graph, scenario: Scenario, reset: bool = False) -> dict:
+    """Load ``scenario``; with ``reset`` the database is emptied first (same transaction)."""
+    params = _parameters(scenario)
+    started = time.perf_counter()
+
+    def work(tx: neo4j.ManagedTransaction) -> None:
+        if reset:
+            tx.run("MATCH (n) DETACH DELETE n").consume()
+        else:
+            clashes = tx.run(
+                FIND_CLASHES,
+                uuids=[p["uuid"] for p in params["providers"]],
+                names=[p["name"] for p in params["providers"]],
+                consumers=[c["uuid"] for c in params["consumers"]],
+            ).data()
+            if clashes:
+                found = ", ".join(f"{c['name']} ({c['uuid']})" for c in clashes)
+                raise LoadConflict(
+                    f"{scenario.source}: the database already holds {found}; "
+                    "load with --reset to replace its contents"
+                )
+        tx.run(CREATE_CUSTOM_CATALOGUE, classes=scenario.resource_classes, traits=scenario.traits).consume()
+        # Each statement UNWINDs the parameter list of the same name.
+        for statement, key in (
+            (CREATE_PROVIDERS, "providers"),
+            (LINK_CHILDREN, "links"),
+            (CREATE_INVENTORIES, "inventories"),
+            (ADD_TRAITS, "traits"),
+            (ADD_AGGREGATES, "aggregates"),
+            (CREATE_CONSUMERS, "consumers"),
+            (CREATE_ALLOCATIONS, "allocations"),
+        ):
+            for batch in _batches(params[key]):
+                tx.run(statement, {key: batch}).consume()
+
+    graph.write(work)
+    return {
+        "scenario": scenario.name,
+        "providers": len(scenario.providers),
+        "consumers": len(scenario.consumers),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _parameters(scenario: Scenario) -> dict[str, list[dict]]:
+    providers = scenario.providers
+    return {
+        "providers": [{"uuid": p.uuid, "name": p.name} for p in providers],
+        "links": [{"parent": p.parent_uuid, "child": p.uuid} for p in providers if p.parent_uuid],
+        "inventories": [
+            {"provider": p.uuid, "resource_class": rc, **inv.fields()}
+            for p in providers
+            for rc, inv in p.inventories.items()
+        ],
+        "traits": [{"provider": p.uuid, "trait": t} for p in providers for t in p.traits],
+        "aggregates": [
+            {"provider": p.uuid, "aggregate": a, "name": scenario.aggregate_names.get(a)}
+            for p in providers
+            for a in p.aggregates
+        ],
+        "consumers": [
+            {"uuid": c.uuid, "project": c.project, "user": c.user, "consumer_type": c.consumer_type}
+            for c in scenario.consumers
+        ],
+        "allocations": [
+            {"consumer": c.uuid, "provider": rp, "resource_class": rc, "used": amount}
+            for c in scenario.consumers
+            for rp, resources in c.allocations.items()
+            for rc, amount in resources.items()
+        ],
+    }
+
+
+BATCH = 20000
+
+
+def _batches(rows: list[dict]):
+    for start in range(0, len(rows), BATCH):
+        yield rows[start : start + BATCH]
+

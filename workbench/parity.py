@@ -1,0 +1,169 @@
+"""Parity with the real Placement: ask both engines the same question, compare.
+
+The graph engine (on Neo4j) and the real OpenStack Placement (in-process on
+SQLite, see :mod:`workbench.oracle`) are loaded from the same scenario; every
+query is answered by both and the answers are compared order-free
+(:mod:`workbench.compare`).
+
+Two rules shape the comparison:
+
+* **limit.** Placement keeps the first N candidates of an order it does not
+  define, so two correct engines may return different candidates. With
+  ``limit`` the check is: as many candidates, each one among Placement's
+  unlimited answer, and summaries for exactly the trees they use.
+* **Known Placement bugs are named, not copied.** One is known (see
+  ``docs/divergences.md``): :data:`SHARING_ANCHOR_BUG`. When the answers differ,
+  the query is asked again of Placement with that bug fixed in-process; if the
+  fixed Placement agrees with the graph engine, the difference is that bug and
+  is reported as a divergence, otherwise it is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from urllib.parse import parse_qsl
+
+from workbench.compare import canonical_json, diff_candidates, normalise_candidates
+from workbench.db import Graph
+from workbench.engine import candidates
+from workbench.engine.errors import PlacementError
+from workbench.engine.request import build_query
+from workbench.ids import derive_uuid
+from workbench.oracle import PlacementOracle
+from workbench.scenario import Scenario
+
+SHARING_ANCHOR_BUG = "placement-sharing-anchor-collapse"
+DIVERGENCES = {
+    SHARING_ANCHOR_BUG: (
+        "Placement 16.0.0 compares allocation requests without their anchor tree, so when the "
+        "unsuffixed group is met only by a sharing provider, the copies for each tree collapse "
+        "into one arbitrary tree and, combined with suffixed groups, every other tree's "
+        "candidates are dropped. The graph engine keeps each tree's candidates; Placement with "
+        "the anchor included in the comparison agrees with it."
+    ),
+}
+
+
+@dataclasses.dataclass
+class Verdict:
+    query: str
+    status: int  # Placement's
+    ours_status: int
+    difference: str = ""  # empty when they agree
+    divergence: str | None = None  # the name of a known Placement bug that explains it
+    placement: dict | None = None
+    ours: dict | None = None
+
+    @property
+    def agrees(self) -> bool:
+        return not self.difference
+
+    @property
+    def acceptable(self) -> bool:
+        return self.agrees or self.divergence is not None
+
+
+def resolve_placeholders(query: str, scenario: Scenario) -> str:
+    """Replace ``{name}`` by the UUID of the provider (or else aggregate) of that name."""
+    providers = {p.name: p.uuid for p in scenario.providers}
+    aggregates = {name: uuid for uuid, name in scenario.aggregate_names.items()}
+
+    def uuid_for(match: re.Match) -> str:
+        name = match.group(1)
+        return providers.get(name) or aggregates.get(name) or derive_uuid("aggregate", name)
+
+    return re.sub(r"\{([A-Za-z0-9_.-]+)\}", uuid_for, query)
+
+
+def ask_graph(graph: Graph, query: str) -> tuple[int, dict]:
+    try:
+        return 200, candidates.find(graph, query)
+    except PlacementError as error:
+        return error.status, error.body()
+
+
+def compare(graph: Graph, oracle: PlacementOracle, query: str, names: dict[str, str] | None = None) -> Verdict:
+    """Ask both engines ``query`` and judge the answers."""
+    status, theirs = oracle.allocation_candidates(query)
+    ours_status, ours = ask_graph(graph, query)
+    verdict = Verdict(query, status, ours_status, placement=theirs, ours=ours)
+    if status != ours_status:
+        verdict.difference = f"status: Placement {status}, graph {ours_status}\n  Placement: {theirs}\n  graph: {ours}"
+        return verdict
+    if status != 200:
+        if theirs["errors"][0].get("code") != ours["errors"][0]["code"]:
+            verdict.difference = f"error code: Placement {theirs['errors'][0]}, graph {ours['errors'][0]}"
+        return verdict
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k == "limit" for k, _ in pairs):
+        unlimited = build_query([(k, v) for k, v in pairs if k != "limit"])
+        verdict.difference = _limited_difference(oracle, unlimited, theirs, ours, names)
+    else:
+        verdict.difference = diff_candidates(theirs, ours, names)
+    if verdict.difference:
+        with sharing_anchor_bug_fixed():
+            _, fixed = oracle.allocation_candidates(query)
+        if not diff_candidates(fixed, ours, names):
+            verdict.divergence = SHARING_ANCHOR_BUG
+    return verdict
+
+
+def _limited_difference(oracle, unlimited_query, theirs, ours, names) -> str:
+    """With limit: same count, every candidate valid, summaries for their trees."""
+    _, everything = oracle.allocation_candidates(unlimited_query)
+    full = normalise_candidates(everything)
+    allowed = {canonical_json(r) for r in full["allocation_requests"]}
+    mine = normalise_candidates(ours)
+    problems = []
+    if len(mine["allocation_requests"]) != len(theirs["allocation_requests"]):
+        problems.append(
+            f"limit: Placement returned {len(theirs['allocation_requests'])}, graph {len(mine['allocation_requests'])}"
+        )
+    problems += [f"not a valid candidate: {r}" for r in mine["allocation_requests"] if canonical_json(r) not in allowed]
+    roots = {
+        full["provider_summaries"][rp]["root_provider_uuid"]
+        for r in mine["allocation_requests"]
+        for rp in r["allocations"]
+    }
+    expected = {rp: s for rp, s in full["provider_summaries"].items() if s["root_provider_uuid"] in roots}
+    if expected != mine["provider_summaries"]:
+        problems.append(
+            "summaries: " + diff_candidates({"allocation_requests": [], "provider_summaries": expected},
+                                            {"allocation_requests": [], "provider_summaries": ours["provider_summaries"]},
+                                            names)
+        )
+    return "\n".join(problems)
+
+
+@contextlib.contextmanager
+def sharing_anchor_bug_fixed():
+    """Run the real Placement with its sharing-anchor bug fixed, in this process.
+
+    Placement's AllocationRequest equality ignores the anchor tree, so per-tree
+    copies of a sharing provider's answer collapse into one. The fix makes
+    equality include the anchor while the groups are searched; consolidated
+    requests get no anchor, so identical final answers still merge as before.
+    """
+    from placement.objects import allocation_candidate as ac
+
+    cls = ac.AllocationRequest
+    saved_eq, saved_hash, saved_consolidate = cls.__eq__, cls.__hash__, ac._consolidate_allocation_requests
+
+    def __eq__(self, other):
+        return saved_eq(self, other) and self.anchor_root_provider_uuid == other.anchor_root_provider_uuid
+
+    def __hash__(self):
+        return hash((saved_hash(self), self.anchor_root_provider_uuid))
+
+    def consolidate(areqs, rw_ctx):
+        merged = saved_consolidate(areqs, rw_ctx)
+        merged.anchor_root_provider_uuid = None
+        return merged
+
+    cls.__eq__, cls.__hash__, ac._consolidate_allocation_requests = __eq__, __hash__, consolidate
+    try:
+        yield
+    finally:
+        cls.__eq__, cls.__hash__, ac._consolidate_allocation_requests = saved_eq, saved_hash, saved_consolidate
