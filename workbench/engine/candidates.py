@@ -24,6 +24,7 @@ tree's candidates. Here every tree keeps its own (see docs/divergences.md).
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Iterator
 
 from workbench import catalog
@@ -165,6 +166,7 @@ class QueryTrace:
     cypher: str
     parameters: dict
     rows: int
+    milliseconds: float
 
 
 class NoCandidates(Exception):
@@ -190,9 +192,11 @@ class CandidateSearch:
         self.facts: dict[str, ProviderFacts] = {}
 
     def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
+        started = time.perf_counter()
         rows = self.graph.read(cypher, **parameters)
         if self.trace is not None:
-            self.trace.append(QueryTrace(name, cypher.strip(), parameters, len(rows)))
+            elapsed = (time.perf_counter() - started) * 1000
+            self.trace.append(QueryTrace(name, cypher.strip(), parameters, len(rows), elapsed))
         return rows
 
     # -- the steps ---------------------------------------------------------------

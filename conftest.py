@@ -2,7 +2,9 @@
 
 If NEO4J_URI is set, that Neo4j is used (and emptied by the tests!); otherwise
 a throwaway local Neo4j is started from the Maven-built launcher, on a free
-port with its own data directory, and stopped at the end.
+port with its own data directory, and stopped at the end. The notebooks
+(validated with nbval) reach the same server: its URI is exported as
+NEO4J_URI before any notebook kernel starts.
 """
 
 from __future__ import annotations
@@ -16,24 +18,42 @@ from workbench.db import Graph
 from workbench.engine import loader
 from workbench.scenario import Scenario, load_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
+
+
+_local_server = None
+
+
+def ensure_neo4j(tmp_root: Path) -> str:
+    """The URI of the Neo4j the tests use, starting a throwaway local one if needed."""
+    global _local_server
+    if os.environ.get("NEO4J_URI"):
+        return os.environ["NEO4J_URI"]
+    from workbench.server import LocalNeo4j, free_port
+
+    _local_server = LocalNeo4j(
+        home=tmp_root / "neo4j", bolt_port=free_port(), http_port=None, heap="768m", pagecache="128m"
+    )
+    _local_server.start()
+    os.environ["NEO4J_URI"] = _local_server.uri
+    return _local_server.uri
+
+
+def pytest_runtest_setup(item):
+    # nbval cells are not functions and take no fixtures: start Neo4j for them here.
+    if item.__class__.__name__ == "IPyNbCell":
+        ensure_neo4j(item.config._tmp_path_factory.getbasetemp())
+
+
+def pytest_sessionfinish(session):
+    if _local_server is not None:
+        _local_server.stop()
+        os.environ.pop("NEO4J_URI", None)
 
 
 @pytest.fixture(scope="session")
 def neo4j_uri(tmp_path_factory):
-    if os.environ.get("NEO4J_URI"):
-        yield os.environ["NEO4J_URI"]
-        return
-    from workbench.server import LocalNeo4j, free_port
-
-    server = LocalNeo4j(
-        home=tmp_path_factory.mktemp("neo4j"), bolt_port=free_port(), http_port=None, heap="768m", pagecache="128m"
-    )
-    server.start()
-    try:
-        yield server.uri
-    finally:
-        server.stop()
+    return ensure_neo4j(tmp_path_factory.getbasetemp())
 
 
 class LoadedGraph:

@@ -1,0 +1,187 @@
+"""The ``workbench`` command: a thin layer over the package.
+
+Every command that needs Neo4j uses ``NEO4J_URI`` if set, else the local
+server (``workbench server start``). Expected failures print one clear
+message and exit non-zero; no stack traces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from workbench import server
+from workbench.db import Graph, Neo4jUnavailable
+from workbench.engine import allocations, candidates, loader
+from workbench.engine.errors import PlacementError
+from workbench.engine.providers import format_trees, provider_trees
+from workbench.scenario import ScenarioError, load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "data" / "scenarios" / "demo.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (Neo4jUnavailable, ScenarioError, loader.LoadConflict) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except PlacementError as error:
+        if getattr(args, "json", False):
+            print(json.dumps(error.body(), indent=2))
+        else:
+            print(f"error ({error.status} {error.code}): {error.detail}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench", description="OpenStack Placement on Neo4j: a teaching and demo workbench."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    server.add_server_parser(sub)
+
+    p = sub.add_parser("lab", help="start Neo4j, load the demo cloud and open JupyterLab on the notebooks")
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    p.add_argument("--port", type=int, default=8888, help="JupyterLab port (default 8888)")
+    p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("load", help="load a scenario file (YAML) into Neo4j, in one transaction")
+    p.add_argument("file", type=Path)
+    p.add_argument("--reset", action="store_true", help="empty the database first")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("providers", help="print the provider trees with used/capacity per class")
+    p.set_defaults(func=cmd_providers)
+
+    p = sub.add_parser("candidates", help="allocation candidates for a Placement query string")
+    p.add_argument("query", help="e.g. 'resources=VCPU:2,MEMORY_MB:2048&required=HW_CPU_X86_AVX2'")
+    p.add_argument("--limit", type=int, help="at most N candidates (Placement's limit=N)")
+    p.add_argument("--json", action="store_true", help="print Placement's 1.39 response body")
+    p.add_argument("--explain", action="store_true", help="print the Cypher queries (and parameters) used")
+    p.set_defaults(func=cmd_candidates)
+
+    p = sub.add_parser("claim", help="claim a candidate for a new consumer")
+    p.add_argument("consumer", help="consumer UUID")
+    p.add_argument("query")
+    p.add_argument("--project", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--consumer-type", default="INSTANCE")
+    p.add_argument("--pick", type=int, default=0, help="which candidate, counting from 0 (default 0)")
+    p.set_defaults(func=cmd_claim)
+
+    p = sub.add_parser("allocations", help="a consumer's allocations (Placement's GET /allocations/{uuid})")
+    p.add_argument("consumer")
+    p.set_defaults(func=cmd_allocations)
+
+    p = sub.add_parser("release", help="release all of a consumer's allocations")
+    p.add_argument("consumer")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("usages", help="usage of a project (and user), by consumer type")
+    p.add_argument("--project", required=True)
+    p.add_argument("--user")
+    p.set_defaults(func=cmd_usages)
+    return parser
+
+
+def _graph() -> Graph:
+    return Graph.connect()
+
+
+def cmd_load(args) -> int:
+    scenario = load_file(args.file)
+    with _graph() as graph:
+        result = loader.load(graph, scenario, reset=args.reset)
+    print(
+        f"loaded {result['scenario']}: {result['providers']} providers, {result['consumers']} consumers "
+        f"in {result['seconds']:.2f} s"
+    )
+    return 0
+
+
+def cmd_providers(args) -> int:
+    with _graph() as graph:
+        print(format_trees(provider_trees(graph)))
+    return 0
+
+
+def cmd_candidates(args) -> int:
+    query = args.query + (f"&limit={args.limit}" if args.limit else "")
+    with _graph() as graph:
+        trace: list = []
+        body = candidates.find(graph, query, trace)
+        if args.json:
+            print(json.dumps(body, indent=2, sort_keys=True))
+        else:
+            from workbench.report import candidates_frame, provider_names
+
+            frame = candidates_frame(body, provider_names(graph))
+            print(f"{len(frame)} allocation candidate(s) for {query}")
+            if len(frame):
+                print(frame.to_string())
+        if args.explain:
+            for step in trace:
+                print(f"\n// {step.name}: {step.rows} row(s); parameters {json.dumps(step.parameters)}")
+                print(step.cypher)
+    return 0
+
+
+def cmd_claim(args) -> int:
+    with _graph() as graph:
+        chosen = allocations.claim(
+            graph, args.consumer, args.query, args.project, args.user, args.consumer_type, args.pick
+        )
+    total = sum(n for resources in chosen.values() for n in resources.values())
+    print(f"claimed candidate {args.pick} for consumer {args.consumer}: {len(chosen)} provider(s), {total} unit(s)")
+    print(json.dumps(chosen, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_allocations(args) -> int:
+    with _graph() as graph:
+        print(json.dumps(allocations.get_allocations(graph, args.consumer), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_release(args) -> int:
+    with _graph() as graph:
+        allocations.delete_allocations(graph, args.consumer)
+    print(f"released all allocations of consumer {args.consumer}")
+    return 0
+
+
+def cmd_usages(args) -> int:
+    with _graph() as graph:
+        print(json.dumps(allocations.usages(graph, args.project, args.user), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_lab(args) -> int:
+    """The quick start: a running Neo4j with the demo cloud, and JupyterLab on the index."""
+    local = server.LocalNeo4j.from_env()
+    if not os.environ.get("NEO4J_URI"):
+        local.start()
+    cmd_load(argparse.Namespace(file=DEMO, reset=True))
+    command = [
+        sys.executable, "-m", "jupyter", "lab", f"--port={args.port}", "--ServerApp.ip=127.0.0.1",
+        str(ROOT / "notebooks" / "00-index.ipynb"),
+    ]
+    if args.no_browser:
+        command.append("--no-browser")
+    print("starting JupyterLab (Ctrl-C to stop; `workbench server stop` stops Neo4j)", file=sys.stderr)
+    return subprocess.call(command, cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,385 @@
+"""The real OpenStack Placement, run in-process on SQLite, as the comparison oracle.
+
+:class:`PlacementOracle` is the real ``openstack-placement`` WSGI application
+(``placement.deploy.loadapp``) called in-process at the API level: each request
+is a WSGI call made with ``webob.Request.blank(...).get_response(app)``. There
+is no socket and no network, and authentication is ``noauth2`` with the token
+``admin``. Bodies are JSON; the microversion defaults to 1.39, the newest that
+Placement 16.0.0 serves.
+
+Process-global state (see ``/work/shared/reference/placement-oracle.md`` §5.2):
+
+* ``placement.db_api.configure`` counts only once per process and the policy
+  enforcer is a module global, so the app is built **once per process**, on
+  first use, and shared by all oracles.
+* Every oracle gets its own fresh in-memory SQLite database. As in Placement's
+  own test fixture (``placement/tests/fixtures.py``), the engine is patched
+  into the global ``placement_context_manager`` with ``patch_engine``. Several
+  oracles may be open at once, so the oracle's factory is patched in for the
+  length of each of its requests only, under a process-wide lock.
+* The fresh database is a copy (``sqlite3`` backup, about 1 ms) of a template
+  made once per process: schema created with ``migration.create_schema`` and
+  then filled with the standard traits and resource classes by Placement's own
+  ``deploy.update_database``. Building each database from scratch the same way
+  takes about 7 ms; copying the template is quicker and gives the same result.
+
+Importing this module is cheap; Placement (about 2 s of imports) is imported
+the first time an oracle is created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+import warnings
+from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import quote, urlencode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.scenario import Scenario
+
+DEFAULT_MICROVERSION = "1.39"
+AUTH_TOKEN = "admin"  # noauth2: the token "admin" gives the admin role
+
+# Loggers Placement and its libraries write to. Placement warns about normal
+# events (an inventory set below its usage, an allocation over capacity); the
+# oracle reports those through the HTTP status and body instead.
+_QUIET_LOGGERS = (
+    "placement",
+    "oslo_db",
+    "oslo_policy",
+    "oslo_concurrency",
+    "oslo_config",
+    "oslo.messaging",
+    "alembic",
+    "keystonemiddleware",
+    "keystoneauth",
+    "routes",
+    "stevedore",
+)
+
+# One lock for everything that touches Placement's global database wiring.
+_LOCK = threading.RLock()
+_RUNTIME: "_Runtime | None" = None
+
+
+class OracleError(RuntimeError):
+    """A call made while loading or by a checking helper got a non-2xx answer."""
+
+    def __init__(self, method: str, path: str, body: Any, status: int, response: Any):
+        self.method, self.path, self.request_body = method, path, body
+        self.status, self.response = status, response
+        sent = "" if body is None else f"\n  sent: {json.dumps(body, sort_keys=True)}"
+        super().__init__(f"{method} {path} -> {status}{sent}\n  answer: {json.dumps(response, sort_keys=True)}")
+
+
+@dataclasses.dataclass
+class _Runtime:
+    """What is built once per process: the config, the app and the template DB."""
+
+    conf: Any
+    app: Any
+    template: Any  # sqlite3.Connection holding an empty, synced Placement DB
+    template_engine: Any  # kept referenced so its pooled connection stays open
+    context_manager: Any  # placement.db_api.placement_context_manager
+    create_engine: Any  # oslo_db.sqlalchemy.engines.create_engine
+    webob_request: Any  # webob.Request
+
+
+def _quiet_logging() -> None:
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _runtime() -> _Runtime:
+    """Build the Placement app once per process (thread-safe)."""
+    global _RUNTIME
+    with _LOCK:
+        if _RUNTIME is not None:
+            return _RUNTIME
+        _quiet_logging()
+        with warnings.catch_warnings():
+            # webob/compat.py: "'cgi' is deprecated" (harmless on 3.11)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import webob
+        from oslo_config import cfg
+        from oslo_db.sqlalchemy import engines
+        from placement import conf as placement_conf
+        from placement import db_api, deploy
+        from placement.db.sqlalchemy import migration
+        from placement.objects import resource_class, trait
+
+        conf = cfg.ConfigOpts()  # our own object: never the global cfg.CONF
+        placement_conf.register_opts(conf)
+        # The required connection option must be set before parsing.
+        conf.set_override("connection", "sqlite://", group="placement_database")
+        conf.set_override("sync_on_startup", False, group="placement_database")
+        conf.set_override("auth_strategy", "noauth2", group="api")
+        conf([], default_config_files=[], default_config_dirs=[])
+        db_api.configure(conf)  # @run_once: a no-op (with a warning) if already done
+        _quiet_logging()  # oslo.log may have touched levels while registering
+
+        # The template database: Placement's schema plus the standard traits
+        # and resource classes, exactly as the test fixture builds it.
+        template_engine = engines.create_engine("sqlite://")  # StaticPool: one connection
+        migration.create_schema(template_engine)
+        reset = db_api.placement_context_manager.patch_engine(template_engine)
+        try:
+            trait._TRAITS_SYNCED = False
+            resource_class._RESOURCE_CLASSES_SYNCED = False
+            app = deploy.loadapp(conf)  # middleware + policy + update_database (sync)
+        finally:
+            reset()
+        template = template_engine.raw_connection().driver_connection
+        _RUNTIME = _Runtime(
+            conf, app, template, template_engine, db_api.placement_context_manager, engines.create_engine, webob.Request
+        )
+        return _RUNTIME
+
+
+@dataclasses.dataclass
+class SQLCapture:
+    """The SQL statements Placement sent to SQLite while a capture was open."""
+
+    statements: list[str] = dataclasses.field(default_factory=list)
+    parameters: list[Any] = dataclasses.field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """Number of statements executed (an ``executemany`` counts once)."""
+        return len(self.statements)
+
+    @property
+    def lines(self) -> int:
+        """Total number of lines of SQL text, as SQLAlchemy rendered it."""
+        return sum(len(s.strip().splitlines()) for s in self.statements)
+
+    def kinds(self) -> dict[str, int]:
+        """Statement counts by first keyword (SELECT, INSERT, UPDATE, ...)."""
+        counts: dict[str, int] = {}
+        for statement in self.statements:
+            words = statement.split(None, 1)
+            kind = words[0].upper() if words else ""
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    @property
+    def selects(self) -> list[str]:
+        return [s for s in self.statements if s.lstrip().upper().startswith("SELECT")]
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.kinds().items()))
+        return f"{self.count} statements ({kinds}), {self.lines} lines of SQL"
+
+    def text(self) -> str:
+        """All statements, separated by blank lines, each ending in ';'."""
+        return "\n\n".join(s.strip() + ";" for s in self.statements)
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class PlacementOracle:
+    """The real Placement with its own empty in-memory database.
+
+    Use as a context manager or call :meth:`close`. All methods are safe to
+    call from several threads (requests are serialised).
+    """
+
+    def __init__(self, microversion: str = DEFAULT_MICROVERSION):
+        self.microversion = microversion
+        rt = _runtime()
+        self._rt = rt
+        with _LOCK:
+            engine = rt.create_engine("sqlite://")
+            raw = engine.raw_connection()
+            try:
+                rt.template.backup(raw.driver_connection)
+            finally:
+                raw.close()  # back to the StaticPool; the database lives on
+            # patch_engine builds the per-engine transaction factory the way
+            # Placement's fixture does; keep the factory and unpatch at once.
+            reset = rt.context_manager.patch_engine(engine)
+            self._factory = rt.context_manager._root_factory
+            reset()
+        self.engine = engine
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.engine.dispose()
+
+    def __enter__(self) -> "PlacementOracle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _active(self) -> Iterator[None]:
+        """Make this oracle's database the one Placement uses, for one call."""
+        if self._closed:
+            raise RuntimeError("this PlacementOracle is closed")
+        with _LOCK:
+            reset = self._rt.context_manager.patch_factory(self._factory)
+            try:
+                yield
+            finally:
+                reset()
+
+    # -- the API ---------------------------------------------------------------
+    def request(
+        self, method: str, path: str, body: Any = None, microversion: str | None = None
+    ) -> tuple[int, dict | None]:
+        """Make one API call; return (HTTP status, decoded JSON body or None).
+
+        ``path`` may carry a query string, which is passed on verbatim.
+        """
+        headers = {
+            "X-Auth-Token": AUTH_TOKEN,
+            "OpenStack-API-Version": f"placement {microversion or self.microversion}",
+            "Accept": "application/json",
+        }
+        req = self._rt.webob_request.blank(path, method=method.upper(), headers=headers)
+        if body is not None:
+            req.body = json.dumps(body).encode()
+            req.content_type = "application/json"
+        with self._active():
+            resp = req.get_response(self._rt.app)
+        data = None
+        if resp.body:
+            try:
+                data = json.loads(resp.body)
+            except ValueError:
+                data = {"text": resp.text}
+        return resp.status_int, data
+
+    def _check(self, method: str, path: str, body: Any = None, microversion: str | None = None) -> dict | None:
+        status, data = self.request(method, path, body, microversion)
+        if not 200 <= status < 300:
+            raise OracleError(method, path, body, status, data)
+        return data
+
+    # -- loading -------------------------------------------------------------------
+    def load(self, scenario: "Scenario") -> None:
+        """Write a scenario through the REST API, as an operator would.
+
+        Custom classes and traits, then providers parent-first with their
+        inventories, traits and aggregates, then each consumer's allocations.
+        Quotas are not a Placement concept and are ignored. Raises
+        :class:`OracleError` on the first non-2xx answer.
+        """
+        for rc in scenario.resource_classes:
+            self._check("PUT", f"/resource_classes/{quote(rc)}")
+        for name in scenario.traits:
+            self._check("PUT", f"/traits/{quote(name)}")
+        for p in scenario.providers:
+            created = self._check(
+                "POST",
+                "/resource_providers",
+                {"uuid": p.uuid, "name": p.name, "parent_provider_uuid": p.parent_uuid},
+            )
+            generation = created["generation"]
+            if p.inventories:
+                generation = self._check(
+                    "PUT",
+                    f"/resource_providers/{p.uuid}/inventories",
+                    {
+                        "resource_provider_generation": generation,
+                        "inventories": {rc: inv.fields() for rc, inv in p.inventories.items()},
+                    },
+                )["resource_provider_generation"]
+            if p.traits:
+                generation = self._check(
+                    "PUT",
+                    f"/resource_providers/{p.uuid}/traits",
+                    {"resource_provider_generation": generation, "traits": list(p.traits)},
+                )["resource_provider_generation"]
+            if p.aggregates:
+                self._check(
+                    "PUT",
+                    f"/resource_providers/{p.uuid}/aggregates",
+                    {"resource_provider_generation": generation, "aggregates": list(p.aggregates)},
+                )
+        for c in scenario.consumers:
+            if not c.allocations:
+                continue  # a consumer exists in Placement only through its allocations
+            body = _allocations_body(c.allocations, c.project, c.user, c.consumer_type, None)
+            self._check("PUT", f"/allocations/{c.uuid}", body)
+
+    # -- queries and helpers -------------------------------------------------------
+    def allocation_candidates(self, query: str, microversion: str | None = None) -> tuple[int, dict | None]:
+        """``GET /allocation_candidates?<query>``, the query string verbatim."""
+        query = query.lstrip("?")
+        return self.request("GET", f"/allocation_candidates?{query}", microversion=microversion)
+
+    def put_allocations(
+        self,
+        consumer_uuid: str,
+        allocations: dict[str, dict[str, int]],
+        project: str,
+        user: str,
+        consumer_type: str = "INSTANCE",
+        consumer_generation: int | None = None,
+    ) -> tuple[int, dict | None]:
+        """``PUT /allocations/{consumer}`` from ``{provider_uuid: {rc: amount}}``.
+
+        Returns (status, body) without raising: 204 on success, 409 on a
+        generation conflict or lack of capacity, 400 on a bad request.
+        """
+        body = _allocations_body(allocations, project, user, consumer_type, consumer_generation)
+        return self.request("PUT", f"/allocations/{consumer_uuid}", body)
+
+    def get_allocations(self, consumer_uuid: str) -> dict:
+        """``GET /allocations/{consumer}`` (an unknown consumer gives empty allocations)."""
+        return self._check("GET", f"/allocations/{consumer_uuid}")
+
+    def usages(self, project: str, user: str | None = None, consumer_type: str | None = None) -> dict:
+        """``GET /usages``: since 1.38 grouped by consumer type."""
+        params = {"project_id": project}
+        if user is not None:
+            params["user_id"] = user
+        if consumer_type is not None:
+            params["consumer_type"] = consumer_type
+        return self._check("GET", f"/usages?{urlencode(params)}")
+
+    def provider_usages(self, uuid: str) -> dict:
+        """``GET /resource_providers/{uuid}/usages``."""
+        return self._check("GET", f"/resource_providers/{uuid}/usages")
+
+    @contextlib.contextmanager
+    def capture_sql(self) -> Iterator[SQLCapture]:
+        """Record the SQL Placement sends to this oracle's SQLite while open.
+
+        >>> with oracle.capture_sql() as sql:
+        ...     oracle.allocation_candidates("resources=VCPU:1")
+        >>> print(sql.summary())
+        """
+        from sqlalchemy import event
+
+        capture = SQLCapture()
+
+        def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+            capture.statements.append(statement)
+            capture.parameters.append(parameters)
+
+        event.listen(self.engine, "before_cursor_execute", before_cursor_execute)
+        try:
+            yield capture
+        finally:
+            event.remove(self.engine, "before_cursor_execute", before_cursor_execute)
+
+
+def _allocations_body(allocations, project, user, consumer_type, consumer_generation) -> dict:
+    return {
+        "allocations": {rp: {"resources": dict(resources)} for rp, resources in allocations.items()},
+        "consumer_generation": consumer_generation,
+        "project_id": project,
+        "user_id": user,
+        "consumer_type": consumer_type,
+    }
