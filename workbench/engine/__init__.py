@@ -4,5 +4,7 @@
   loader       write a validated scenario into Neo4j in one transaction
   request      parse Placement's allocation-candidates query string
   candidates   find allocation candidates: Cypher selects, Python combines
-  providers    read provider trees, inventories and usage
+  providers    resource providers: create, rename, re-parent, delete; trees for people
+  inventories  inventories with Placement's rules; traits and aggregates of a provider
+  allocations  claims, releases and usages
 """

@@ -85,52 +85,105 @@ class LoadConflict(ValueError):
     """The scenario clashes with what the database already holds."""
 
 
+# A transaction holds all its changes in memory (bounded by the server's
+# dbms.memory.transaction.total.max); above this many providers a load is split
+# into transactions of whole trees.
+PROVIDERS_PER_TRANSACTION = 10000
+BATCH = 2000  # rows per UNWIND
+
+
 def load(graph: Graph, scenario: Scenario, reset: bool = False) -> dict:
-    """Load ``scenario``; with ``reset`` the database is emptied first (same transaction)."""
-    params = _parameters(scenario)
+    """Load ``scenario``; with ``reset`` the database is emptied first.
+
+    The scenario was validated when it was parsed, so by the time anything is
+    deleted or written the input is known to be good. Emptying runs in
+    batches of its own. A scenario of up to PROVIDERS_PER_TRANSACTION
+    providers loads in one transaction; a larger one in several, each of whole
+    trees, and if any of them fails the ones already committed are deleted
+    again, so a failed load still leaves nothing behind.
+    """
     started = time.perf_counter()
-
-    def work(tx: neo4j.ManagedTransaction) -> None:
-        if reset:
-            tx.run("MATCH (n) DETACH DELETE n").consume()
-        else:
-            clashes = tx.run(
-                FIND_CLASHES,
-                uuids=[p["uuid"] for p in params["providers"]],
-                names=[p["name"] for p in params["providers"]],
-                consumers=[c["uuid"] for c in params["consumers"]],
-            ).data()
-            if clashes:
-                found = ", ".join(f"{c['name']} ({c['uuid']})" for c in clashes)
-                raise LoadConflict(
-                    f"{scenario.source}: the database already holds {found}; "
-                    "load with --reset to replace its contents"
-                )
-        tx.run(CREATE_CUSTOM_CATALOGUE, classes=scenario.resource_classes, traits=scenario.traits).consume()
-        # Each statement UNWINDs the parameter list of the same name.
-        for statement, key in (
-            (CREATE_PROVIDERS, "providers"),
-            (LINK_CHILDREN, "links"),
-            (CREATE_INVENTORIES, "inventories"),
-            (ADD_TRAITS, "traits"),
-            (ADD_AGGREGATES, "aggregates"),
-            (CREATE_CONSUMERS, "consumers"),
-            (CREATE_ALLOCATIONS, "allocations"),
-        ):
-            for batch in _batches(params[key]):
-                tx.run(statement, {key: batch}).consume()
-
-    graph.write(work)
+    if reset:
+        graph.reset()
+    else:
+        _refuse_clashes(graph, scenario)
+    graph.write(lambda tx: tx.run(CREATE_CUSTOM_CATALOGUE, classes=scenario.resource_classes,
+                                  traits=scenario.traits).consume())
+    chunks = list(_tree_chunks(scenario))
+    try:
+        for i, providers in enumerate(chunks):
+            last = i == len(chunks) - 1
+            params = _parameters(scenario, providers, scenario.consumers if last else [])
+            graph.write(lambda tx, params=params: _write(tx, params))
+    except Exception:
+        if len(chunks) > 1:
+            _remove(graph, scenario)
+        raise
     return {
         "scenario": scenario.name,
         "providers": len(scenario.providers),
         "consumers": len(scenario.consumers),
+        "transactions": len(chunks),
         "seconds": time.perf_counter() - started,
     }
 
 
-def _parameters(scenario: Scenario) -> dict[str, list[dict]]:
-    providers = scenario.providers
+def _write(tx: neo4j.ManagedTransaction, params: dict[str, list[dict]]) -> None:
+    # Each statement UNWINDs the parameter list of the same name.
+    for statement, key in (
+        (CREATE_PROVIDERS, "providers"),
+        (LINK_CHILDREN, "links"),
+        (CREATE_INVENTORIES, "inventories"),
+        (ADD_TRAITS, "traits"),
+        (ADD_AGGREGATES, "aggregates"),
+        (CREATE_CONSUMERS, "consumers"),
+        (CREATE_ALLOCATIONS, "allocations"),
+    ):
+        for start in range(0, len(params[key]), BATCH):
+            tx.run(statement, {key: params[key][start : start + BATCH]}).consume()
+
+
+def _refuse_clashes(graph: Graph, scenario: Scenario) -> None:
+    clashes = graph.read(
+        FIND_CLASHES,
+        uuids=[p.uuid for p in scenario.providers],
+        names=[p.name for p in scenario.providers],
+        consumers=[c.uuid for c in scenario.consumers],
+    )
+    if clashes:
+        found = ", ".join(f"{c['name']} ({c['uuid']})" for c in clashes)
+        raise LoadConflict(
+            f"{scenario.source}: the database already holds {found}; load with --reset to replace its contents"
+        )
+
+
+REMOVE_SCENARIO = """
+// Undo a partly committed load: its consumers, providers and their inventories.
+UNWIND $uuids AS uuid
+MATCH (n {uuid: uuid}) WHERE n:Provider OR n:Consumer
+OPTIONAL MATCH (n)-[:HAS_INVENTORY]->(inv:Inventory)
+DETACH DELETE inv, n
+"""
+
+
+def _remove(graph: Graph, scenario: Scenario) -> None:
+    uuids = [c.uuid for c in scenario.consumers] + [p.uuid for p in scenario.providers]
+    for start in range(0, len(uuids), BATCH):
+        graph.run(REMOVE_SCENARIO, uuids=uuids[start : start + BATCH])
+
+
+def _tree_chunks(scenario: Scenario):
+    """The providers in groups of whole trees, each group small enough for one transaction."""
+    chunk: list = []
+    for provider in scenario.providers:  # parents come before their children
+        if provider.parent_uuid is None and len(chunk) >= PROVIDERS_PER_TRANSACTION:
+            yield chunk
+            chunk = []
+        chunk.append(provider)
+    yield chunk
+
+
+def _parameters(scenario: Scenario, providers: list, consumers: list) -> dict[str, list[dict]]:
     return {
         "providers": [{"uuid": p.uuid, "name": p.name} for p in providers],
         "links": [{"parent": p.parent_uuid, "child": p.uuid} for p in providers if p.parent_uuid],
@@ -147,21 +200,12 @@ def _parameters(scenario: Scenario) -> dict[str, list[dict]]:
         ],
         "consumers": [
             {"uuid": c.uuid, "project": c.project, "user": c.user, "consumer_type": c.consumer_type}
-            for c in scenario.consumers
+            for c in consumers
         ],
         "allocations": [
             {"consumer": c.uuid, "provider": rp, "resource_class": rc, "used": amount}
-            for c in scenario.consumers
+            for c in consumers
             for rp, resources in c.allocations.items()
             for rc, amount in resources.items()
         ],
     }
-
-
-BATCH = 20000
-
-
-def _batches(rows: list[dict]):
-    for start in range(0, len(rows), BATCH):
-        yield rows[start : start + BATCH]
-
