@@ -16,7 +16,7 @@ from pathlib import Path
 
 from workbench import server
 from workbench.db import Graph, Neo4jUnavailable
-from workbench.engine import allocations, candidates, loader
+from workbench.engine import allocations, candidates, loader, quotas
 from workbench.engine.errors import PlacementError
 from workbench.engine.providers import format_trees, provider_trees
 from workbench.scenario import ScenarioError, load_file
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="at most N candidates (Placement's limit=N)")
     p.add_argument("--json", action="store_true", help="print Placement's 1.39 response body")
     p.add_argument("--explain", action="store_true", help="print the Cypher queries (and parameters) used")
+    p.add_argument("--project", help="drop the candidates this project's quota cannot afford")
+    p.add_argument("--user", help="with --project: the user's own quota too")
+    p.add_argument("--consumer-type", default="INSTANCE", help="with --project: the consumer type (INSTANCE)")
     p.set_defaults(func=cmd_candidates)
 
     p = sub.add_parser("claim", help="claim a candidate for a new consumer")
@@ -79,6 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consumer-type", default="INSTANCE")
     p.add_argument("--pick", type=int, default=0, help="which candidate, counting from 0 (default 0)")
     p.set_defaults(func=cmd_claim)
+
+    p = sub.add_parser("claim-node", help="claim everything a provider (bare-metal node) has left, for one consumer")
+    p.add_argument("provider", help="provider name or UUID")
+    p.add_argument("consumer", help="consumer UUID")
+    p.add_argument("--project", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--consumer-type", default="INSTANCE")
+    p.add_argument("--subtree", action="store_true", help="also everything below the provider")
+    p.add_argument("--generation", type=int, help="refuse if the provider's generation is no longer this")
+    p.set_defaults(func=cmd_claim_node)
+
+    p = sub.add_parser("quota", help="quota limits per project (and user): set or show with usage and headroom")
+    quota = p.add_subparsers(dest="quota_command", metavar="ACTION", required=True)
+    q = quota.add_parser("set", help="set limits, e.g. `quota set --project demo VCPU=40 MEMORY_MB=102400`")
+    q.add_argument("--project", required=True)
+    q.add_argument("--user")
+    q.add_argument("--consumer-type")
+    q.add_argument("limits", nargs="+", metavar="CLASS=N")
+    q.set_defaults(func=cmd_quota_set)
+    q = quota.add_parser("show", help="limits, usage and headroom")
+    q.add_argument("--project")
+    q.set_defaults(func=cmd_quota_show)
 
     p = sub.add_parser("allocations", help="a consumer's allocations (Placement's GET /allocations/{uuid})")
     p.add_argument("consumer")
@@ -121,6 +146,10 @@ def cmd_candidates(args) -> int:
     with _graph() as graph:
         trace: list = []
         body = candidates.find(graph, query, trace)
+        if args.project:
+            body, dropped = quotas.affordable(graph, body, args.project, args.user, args.consumer_type)
+            for reason, count in sorted(dropped.items()):
+                print(f"dropped {count} candidate(s): {reason}", file=sys.stderr)
         if args.json:
             print(json.dumps(body, indent=2, sort_keys=True))
         else:
@@ -145,6 +174,43 @@ def cmd_claim(args) -> int:
     total = sum(n for resources in chosen.values() for n in resources.values())
     print(f"claimed candidate {args.pick} for consumer {args.consumer}: {len(chosen)} provider(s), {total} unit(s)")
     print(json.dumps(chosen, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_claim_node(args) -> int:
+    with _graph() as graph:
+        taken = allocations.claim_whole_provider(
+            graph, args.provider, args.consumer, args.project, args.user, args.consumer_type, args.subtree,
+            args.generation,
+        )
+    print(f"consumer {args.consumer} now holds all that was free on {args.provider}:")
+    print(json.dumps(taken, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_quota_set(args) -> int:
+    limits = {}
+    for item in args.limits:
+        rc, _, amount = item.partition("=")
+        if not amount.isdigit():
+            print(f"error: limits are CLASS=N with N a whole number, got {item!r}", file=sys.stderr)
+            return 2
+        limits[rc] = int(amount)
+    with _graph() as graph:
+        quotas.set_limits(graph, args.project, limits, args.user, args.consumer_type)
+    print(f"set {len(limits)} limit(s) for project {args.project}" + (f", user {args.user}" if args.user else ""))
+    return 0
+
+
+def cmd_quota_show(args) -> int:
+    import pandas as pd
+
+    with _graph() as graph:
+        report = quotas.usage_report(graph, args.project)
+    if not report:
+        print("no quota limits set" + (f" for project {args.project}" if args.project else ""))
+    else:
+        print(pd.DataFrame(report).to_string(index=False))
     return 0
 
 

@@ -199,6 +199,7 @@ class _Parser:
         ]
         self.check_capacity(consumers)
         quotas = [self.quota(item, f"quotas[{i}]") for i, item in enumerate(self.sequence(doc.get("quotas"), "quotas"))]
+        self.check_quotas(quotas, consumers)
         return Scenario(
             name=self.string(doc.get("name", default_name), "name"),
             source=self.source,
@@ -349,6 +350,23 @@ class _Parser:
                             f"allocations on {provider.name} reach {used[rp_uuid, rc]} {rc}, "
                             f"beyond its capacity of {capacity}",
                         )
+
+    def check_quotas(self, quotas: list[Quota], consumers: list[Consumer]):
+        """The consumers a scenario starts with must fit its quotas."""
+        for i, quota in enumerate(quotas):
+            for rc, limit in quota.limits.items():
+                held = sum(
+                    amount
+                    for c in consumers
+                    if c.project == quota.project
+                    and quota.user in (None, c.user)
+                    and quota.consumer_type in (None, c.consumer_type)
+                    for resources in c.allocations.values()
+                    for cls, amount in resources.items()
+                    if cls == rc
+                )
+                if held > limit:
+                    self.fail(f"quotas[{i}].limits.{rc}", f"the scenario's consumers already hold {held} {rc}, over the limit of {limit}")
 
     def quota(self, item, path) -> Quota:
         self.mapping(item, path, {"project", "user", "consumer_type", "limits"}, ("project", "limits"))

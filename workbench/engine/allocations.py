@@ -9,31 +9,58 @@ Why concurrent claims cannot overcommit: every write first takes the write
 lock of each provider it touches, in a fixed (UUID) order, by bumping the
 provider's generation as Placement does. Only then does it read usage and
 check capacity, inside the same transaction. Another claim on the same
-provider waits for that lock, and then sees the committed allocations.
+provider waits for that lock, and then sees the committed allocations. Quotas
+(:mod:`workbench.engine.quotas`) are checked in the same transaction, under a
+per-project lock, so they cannot be overshot by racing claims either.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Callable
-
 import neo4j
 
 from workbench.db import Graph
 from workbench.engine import candidates as candidates_module
-from workbench.engine.errors import CONCURRENT_UPDATE, BadRequest, Conflict, NotFound
+from workbench.engine import quotas
+from workbench.engine.errors import CONCURRENT_UPDATE, PROVIDER_NOT_FOUND, BadRequest, Conflict, NotFound
 from workbench.ids import normalise_uuid
 
 Allocations = dict[str, dict[str, int]]  # provider uuid -> resource class -> amount
 
 LOCK_PROVIDERS = """
 // Take each provider's write lock, in UUID order so that two claims never wait
-// on each other crosswise; bumping the generation is Placement's own signal
-// that the provider changed.
+// on each other crosswise. Setting a property takes the lock; reading the
+// generation only after that makes the read current (Neo4j's advice against
+// lost updates). Bumping the generation is Placement's own signal that the
+// provider changed.
 UNWIND $uuids AS uuid
 MATCH (rp:Provider {uuid: uuid})
+SET rp._lock = true
+WITH rp
 SET rp.generation = rp.generation + 1
-RETURN rp.uuid AS uuid, rp.name AS name
+REMOVE rp._lock
+RETURN rp.uuid AS uuid, rp.generation - 1 AS previous
+"""
+
+SUBTREE = """
+// A provider, found by uuid or name, and (with $subtree) every provider below it.
+MATCH (top:Provider) WHERE top.uuid = $key OR top.name = $key
+MATCH (top)-[:PARENT_OF*0..]->(rp:Provider)
+WHERE $subtree OR rp = top
+RETURN top.uuid AS top, top.name AS top_name, rp.uuid AS uuid
+"""
+
+FREE_INVENTORY = """
+// What is still free in each inventory of these providers, and who holds the rest.
+UNWIND $uuids AS uuid
+MATCH (rp:Provider {uuid: uuid})-[:HAS_INVENTORY]->(inv:Inventory)
+CALL (inv) {
+  OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(holder:Consumer)
+  RETURN coalesce(sum(allocation.used), 0) AS used, collect(DISTINCT holder.uuid) AS holders
+}
+RETURN rp.uuid AS provider, rp.name AS name, inv.resource_class AS resource_class, holders,
+       toInteger((inv.total - inv.reserved) * inv.allocation_ratio) - used AS free
+ORDER BY provider, resource_class
 """
 
 INVENTORY_STATE = """
@@ -118,7 +145,6 @@ def set_allocations(
     user: str,
     consumer_type: str = "INSTANCE",
     consumer_generation: int | None = None,
-    check: Callable[[neo4j.ManagedTransaction, dict], None] | None = None,
 ) -> None:
     """``PUT /allocations/{consumer}``: replace a consumer's allocations (empty: release them)."""
     write_allocations(
@@ -132,17 +158,15 @@ def set_allocations(
                 "consumer_generation": consumer_generation,
             }
         },
-        check=check,
     )
 
 
-def write_allocations(
-    graph: Graph, consumers: dict[str, dict], check: Callable[[neo4j.ManagedTransaction, dict], None] | None = None
-) -> None:
+def write_allocations(graph: Graph, consumers: dict[str, dict]) -> None:
     """``POST /allocations``: several consumers' allocations, all or nothing.
 
-    ``check(tx, consumers)`` runs inside the transaction after capacity has
-    been checked (quota enforcement hooks in here).
+    ``consumers``: consumer uuid -> {allocations, project_id, user_id,
+    consumer_type, consumer_generation}. Capacity, then quota, are checked
+    inside the transaction.
     """
     consumers = {_consumer_uuid(uuid): dict(body) for uuid, body in consumers.items()}
     for uuid, body in consumers.items():
@@ -153,31 +177,95 @@ def write_allocations(
         for uuid in consumers:
             touched |= {r["uuid"] for r in tx.run(CONSUMER_PROVIDERS, uuid=uuid).data()}
         locked = {r["uuid"] for r in tx.run(LOCK_PROVIDERS, uuids=sorted(touched)).data()}
-        for uuid, body in consumers.items():
+        for body in consumers.values():
             if missing := sorted(set(body["allocations"]) - locked):
                 raise BadRequest(f"Allocation for resource provider '{missing[0]}' that does not exist.")
-            _check_generation(tx, uuid, body.get("consumer_generation"))
-        _check_capacity(tx, consumers)
-        if check:
-            check(tx, consumers)
-        for uuid, body in consumers.items():
-            if not body["allocations"]:
-                tx.run(DELETE_CONSUMER, uuid=uuid).consume()
-                continue
-            tx.run(
-                REPLACE_ALLOCATIONS,
-                uuid=uuid,
-                project=body["project_id"],
-                user=body["user_id"],
-                consumer_type=body.get("consumer_type") or "INSTANCE",
-                allocations=[
-                    {"provider": rp, "resource_class": rc, "used": n}
-                    for rp, resources in body["allocations"].items()
-                    for rc, n in resources.items()
-                ],
-            ).consume()
+        _check_and_write(tx, consumers, enforce_units=True)
 
     graph.write(work)
+
+
+def claim_whole_provider(
+    graph: Graph,
+    provider: str,
+    consumer_uuid: str,
+    project: str,
+    user: str,
+    consumer_type: str = "INSTANCE",
+    subtree: bool = False,
+    generation: int | None = None,
+) -> Allocations:
+    """Allocate *all* of a provider's remaining inventory to one new consumer.
+
+    Ironic's standalone case (Denver PTG 2019): a request may ask for less
+    than a node has, but nothing else may be placed on it. Every class the
+    provider (with ``subtree``, every provider below it too) still has free is
+    taken. Refused if anyone else holds part of it, if ``generation`` is given
+    and the provider changed since, or if nothing is free (e.g. a node parked
+    with reserved == total). Quota applies to what is actually taken.
+    Releasing the consumer gives it all back.
+    """
+    consumer = _consumer_uuid(consumer_uuid)
+    taken: Allocations = {}
+
+    def work(tx: neo4j.ManagedTransaction) -> None:
+        rows = tx.run(SUBTREE, key=provider, subtree=subtree).data()
+        if not rows:
+            raise NotFound(f"No resource provider '{provider}'", PROVIDER_NOT_FOUND)
+        top = rows[0]
+        locked = {r["uuid"]: r["previous"] for r in tx.run(LOCK_PROVIDERS, uuids=sorted(r["uuid"] for r in rows)).data()}
+        if generation is not None and locked[top["top"]] != generation:
+            raise Conflict(
+                f"resource provider {top['top_name']} changed: generation {locked[top['top']]}, "
+                f"expected {generation}",
+                CONCURRENT_UPDATE,
+            )
+        taken.clear()
+        for row in tx.run(FREE_INVENTORY, uuids=sorted(locked)).data():
+            if others := sorted(set(row["holders"]) - {consumer}):
+                raise Conflict(
+                    f"{row['name']} is already in use by consumer(s) {', '.join(others)}: "
+                    "a whole provider can only be claimed while nobody else holds any of it"
+                )
+            if row["free"] > 0:
+                taken.setdefault(row["provider"], {})[row["resource_class"]] = row["free"]
+        if not taken:
+            raise Conflict(f"nothing is free on {top['top_name']} (is it parked with reserved == total?)")
+        body = {
+            "allocations": taken,
+            "project_id": project,
+            "user_id": user,
+            "consumer_type": consumer_type,
+            "consumer_generation": None,
+        }
+        _check_and_write(tx, {consumer: body}, enforce_units=False)
+
+    graph.write(work)
+    return taken
+
+
+def _check_and_write(tx: neo4j.ManagedTransaction, consumers: dict[str, dict], enforce_units: bool) -> None:
+    """With the providers locked: generations, capacity and quota, then the write."""
+    for uuid, body in consumers.items():
+        _check_generation(tx, uuid, body.get("consumer_generation"))
+    _check_capacity(tx, consumers, enforce_units)
+    quotas.check_in_transaction(tx, consumers)
+    for uuid, body in consumers.items():
+        if not body["allocations"]:
+            tx.run(DELETE_CONSUMER, uuid=uuid).consume()
+            continue
+        tx.run(
+            REPLACE_ALLOCATIONS,
+            uuid=uuid,
+            project=body["project_id"],
+            user=body["user_id"],
+            consumer_type=body.get("consumer_type") or "INSTANCE",
+            allocations=[
+                {"provider": rp, "resource_class": rc, "used": n}
+                for rp, resources in body["allocations"].items()
+                for rc, n in resources.items()
+            ],
+        ).consume()
 
 
 def delete_allocations(graph: Graph, consumer_uuid: str) -> None:
@@ -229,7 +317,7 @@ def provider_usages(graph: Graph, provider_uuid: str) -> dict:
     """``GET /resource_providers/{uuid}/usages``."""
     rows = graph.read(PROVIDER_USAGES, uuid=provider_uuid)
     if not rows:
-        raise NotFound(f"No resource provider with uuid {provider_uuid} found", "placement.resource_provider.not_found")
+        raise NotFound(f"No resource provider with uuid {provider_uuid} found", PROVIDER_NOT_FOUND)
     return {
         "resource_provider_generation": rows[0]["generation"],
         "usages": {r["resource_class"]: r["used"] for r in rows if r["resource_class"]},
@@ -244,7 +332,6 @@ def claim(
     user: str,
     consumer_type: str = "INSTANCE",
     pick: int = 0,
-    check: Callable | None = None,
 ) -> dict:
     """Find candidates for ``query`` and claim candidate number ``pick`` for a new consumer.
 
@@ -258,7 +345,7 @@ def claim(
     if not 0 <= pick < len(found):
         raise BadRequest(f"--pick {pick} is out of range: there are {len(found)} candidates (0 to {len(found) - 1})")
     chosen = {rp: dict(v["resources"]) for rp, v in found[pick]["allocations"].items()}
-    set_allocations(graph, consumer_uuid, chosen, project, user, consumer_type, None, check=check)
+    set_allocations(graph, consumer_uuid, chosen, project, user, consumer_type, None)
     return chosen
 
 
@@ -278,7 +365,7 @@ def _check_generation(tx: neo4j.ManagedTransaction, uuid: str, expected: int | N
         )
 
 
-def _check_capacity(tx: neo4j.ManagedTransaction, consumers: dict[str, dict]) -> None:
+def _check_capacity(tx: neo4j.ManagedTransaction, consumers: dict[str, dict], enforce_units: bool = True) -> None:
     """Every amount fits its inventory's rules, and the total fits the capacity."""
     wanted: dict[tuple[str, str], int] = collections.Counter()
     for body in consumers.values():
@@ -299,7 +386,7 @@ def _check_capacity(tx: neo4j.ManagedTransaction, consumers: dict[str, dict]) ->
             raise Conflict(
                 f"Unable to allocate inventory: Inventory for '{rc}' on resource provider '{rp}' invalid."
             )
-        for body in consumers.values():
+        for body in consumers.values() if enforce_units else ():
             single = body["allocations"].get(rp, {}).get(rc)
             if single is not None and (
                 not row["min_unit"] <= single <= row["max_unit"] or single % row["step_size"]

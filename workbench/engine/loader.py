@@ -12,6 +12,7 @@ import time
 import neo4j
 
 from workbench.db import Graph
+from workbench.engine import quotas
 from workbench.scenario import Scenario
 
 # Custom catalogue entries: MERGE, so loading twice does not duplicate them.
@@ -113,7 +114,7 @@ def load(graph: Graph, scenario: Scenario, reset: bool = False) -> dict:
     try:
         for i, providers in enumerate(chunks):
             last = i == len(chunks) - 1
-            params = _parameters(scenario, providers, scenario.consumers if last else [])
+            params = _parameters(scenario, providers, last)
             graph.write(lambda tx, params=params: _write(tx, params))
     except Exception:
         if len(chunks) > 1:
@@ -138,6 +139,7 @@ def _write(tx: neo4j.ManagedTransaction, params: dict[str, list[dict]]) -> None:
         (ADD_AGGREGATES, "aggregates"),
         (CREATE_CONSUMERS, "consumers"),
         (CREATE_ALLOCATIONS, "allocations"),
+        (quotas.SET_LIMITS, "limits"),
     ):
         for start in range(0, len(params[key]), BATCH):
             tx.run(statement, {key: params[key][start : start + BATCH]}).consume()
@@ -158,7 +160,8 @@ def _refuse_clashes(graph: Graph, scenario: Scenario) -> None:
 
 
 REMOVE_SCENARIO = """
-// Undo a partly committed load: its consumers, providers and their inventories.
+// Undo a partly committed load: its consumers, providers and their inventories
+// (quota limits are written in the last transaction, so never partly).
 UNWIND $uuids AS uuid
 MATCH (n {uuid: uuid}) WHERE n:Provider OR n:Consumer
 OPTIONAL MATCH (n)-[:HAS_INVENTORY]->(inv:Inventory)
@@ -183,7 +186,10 @@ def _tree_chunks(scenario: Scenario):
     yield chunk
 
 
-def _parameters(scenario: Scenario, providers: list, consumers: list) -> dict[str, list[dict]]:
+def _parameters(scenario: Scenario, providers: list, with_consumers: bool) -> dict[str, list[dict]]:
+    """The UNWIND lists for these providers (and, in the last transaction, consumers and quotas)."""
+    consumers = scenario.consumers if with_consumers else []
+    quota_list = scenario.quotas if with_consumers else []
     return {
         "providers": [{"uuid": p.uuid, "name": p.name} for p in providers],
         "links": [{"parent": p.parent_uuid, "child": p.uuid} for p in providers if p.parent_uuid],
@@ -207,5 +213,8 @@ def _parameters(scenario: Scenario, providers: list, consumers: list) -> dict[st
             for c in consumers
             for rp, resources in c.allocations.items()
             for rc, amount in resources.items()
+        ],
+        "limits": [
+            row for q in quota_list for row in quotas.limit_rows(q.project, q.user, q.consumer_type, q.limits)
         ],
     }

@@ -1,0 +1,606 @@
+"""Resource providers: create, read, rename, re-parent and delete them, set
+their traits and aggregates, and read provider trees back out for people.
+
+Writes follow Placement 1.39 (``POST /resource_providers``,
+``PUT``/``DELETE /resource_providers/{uuid}``, ``PUT .../traits``,
+``PUT .../aggregates``) with its checks, their order and its error codes, so
+the same sequence of calls gets the same answers from the graph and from the
+real Placement. Each operation is one transaction; a refused one changes
+nothing.
+
+Concurrency: every write first takes the write lock of the provider(s) it
+changes, and only then reads and checks the state it depends on (the
+generation, the children, the allocations), inside the same transaction. A
+concurrent writer on the same provider waits for that lock and then sees the
+committed result. Where Placement bumps the generation (traits, aggregates)
+the lock is the bump, as in :mod:`workbench.engine.allocations`; where it does
+not (renaming, re-parenting) the lock is taken by setting and removing a
+scratch property, so the generation stays what Placement would show.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from typing import Any, Iterable
+
+import neo4j
+from neo4j.exceptions import ConstraintError
+
+from workbench import catalog
+from workbench.db import Graph
+from workbench.engine.errors import (
+    CONCURRENT_UPDATE,
+    DUPLICATE_NAME,
+    PROVIDER_CANNOT_DELETE_PARENT,
+    PROVIDER_IN_USE,
+    BadRequest,
+    Conflict,
+    NotFound,
+)
+from workbench.ids import normalise_uuid
+
+MAX_NAME_LENGTH = 200  # Placement's schema: resource provider names
+MAX_TRAIT_LENGTH = 255  # Placement's schema: trait names
+
+# "Leave the parent as it is" for update_provider (None means: make it a root).
+KEEP = ...
+
+# -- Cypher --------------------------------------------------------------------------------
+
+PROVIDER = """
+// One provider with its parent and the root of its tree (the root is the
+// ancestor with no parent; a root is its own root).
+MATCH (rp:Provider {uuid: $uuid})
+OPTIONAL MATCH (parent:Provider)-[:PARENT_OF]->(rp)
+CALL (rp) {
+  MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
+  WHERE NOT EXISTS { (:Provider)-[:PARENT_OF]->(root) }
+  RETURN root.uuid AS root_uuid
+}
+RETURN rp.uuid AS uuid, rp.name AS name, rp.generation AS generation,
+       parent.uuid AS parent_uuid, root_uuid
+"""
+
+LOCK_PROVIDERS = """
+// Take each provider's write lock without changing it, in UUID order. Neo4j
+// locks a node at its first write in a transaction and holds the lock until
+// the end, so setting and removing a scratch property takes the lock and
+// leaves nothing behind. (Writing the generation back unchanged is not
+// enough: it reads the old value without waiting for the lock.) The
+// generations returned are read after the lock, so they are the latest.
+UNWIND $uuids AS uuid
+MATCH (rp:Provider {uuid: uuid})
+SET rp._lock = true
+REMOVE rp._lock
+RETURN rp.uuid AS uuid, rp.generation AS generation
+"""
+
+BUMP_GENERATION = """
+// Placement's signal that a provider changed; also takes its write lock.
+MATCH (rp:Provider {uuid: $uuid})
+SET rp.generation = rp.generation + 1
+RETURN rp.generation AS generation
+"""
+
+FIND_DUPLICATES = """
+// Who already has this name, and who this UUID.
+OPTIONAL MATCH (by_name:Provider {name: $name})
+OPTIONAL MATCH (by_uuid:Provider {uuid: $uuid})
+RETURN by_name IS NOT NULL AS name_taken, by_uuid IS NOT NULL AS uuid_taken
+"""
+
+CREATE_PROVIDER = """
+CREATE (rp:Provider {uuid: $uuid, name: $name, generation: 0})
+WITH rp
+// A child: hang it under its (already locked) parent.
+OPTIONAL MATCH (parent:Provider {uuid: $parent})
+FOREACH (_ IN CASE WHEN parent IS NULL THEN [] ELSE [1] END | CREATE (parent)-[:PARENT_OF]->(rp))
+"""
+
+NAME_TAKEN = """
+MATCH (other:Provider {name: $name}) WHERE other.uuid <> $uuid
+RETURN count(other) > 0 AS taken
+"""
+
+ANCESTORS = """
+// A provider and everything above it, up to its root.
+MATCH (up:Provider)-[:PARENT_OF*0..]->(:Provider {uuid: $uuid})
+RETURN up.uuid AS uuid
+"""
+
+IN_SUBTREE = """
+// Is $candidate the provider itself or one of its descendants?
+RETURN EXISTS {
+  MATCH (:Provider {uuid: $uuid})-[:PARENT_OF*0..]->(:Provider {uuid: $candidate})
+} AS inside
+"""
+
+SET_NAME_AND_PARENT = """
+// Rename, and (when $move) replace the link to the parent: $parent null
+// makes the provider a root of its own tree. Its subtree moves with it.
+MATCH (rp:Provider {uuid: $uuid})
+SET rp.name = $name
+WITH rp
+CALL (rp) {
+  WITH rp WHERE $move
+  OPTIONAL MATCH (:Provider)-[old:PARENT_OF]->(rp)
+  DELETE old
+  WITH DISTINCT rp
+  MATCH (parent:Provider {uuid: $parent})
+  CREATE (parent)-[:PARENT_OF]->(rp)
+}
+"""
+
+DELETE_CHECKS = """
+// What stops a delete: children (checked first, as Placement does) and allocations.
+MATCH (rp:Provider {uuid: $uuid})
+RETURN EXISTS { (rp)-[:PARENT_OF]->(:Provider) } AS has_children,
+       EXISTS { (rp)-[:HAS_INVENTORY]->(:Inventory)<-[:CONSUMES]-(:Consumer) } AS has_allocations
+"""
+
+DELETE_PROVIDER = """
+// The provider, its inventories, and its trait and aggregate links (the
+// Trait and Aggregate nodes themselves stay: other providers may use them).
+MATCH (rp:Provider {uuid: $uuid})
+OPTIONAL MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
+DETACH DELETE inv
+WITH DISTINCT rp
+DETACH DELETE rp
+"""
+
+PROVIDER_TRAITS = """
+MATCH (rp:Provider {uuid: $uuid})
+RETURN rp.generation AS generation,
+       COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name ORDER BY t.name } AS traits
+"""
+
+KNOWN_TRAITS = """
+// Custom traits exist as nodes; standard ones are known from os-traits.
+MATCH (t:Trait) WHERE t.name IN $names
+RETURN collect(t.name) AS names
+"""
+
+REPLACE_TRAITS = """
+MATCH (rp:Provider {uuid: $uuid})
+CALL (rp) {
+  MATCH (rp)-[link:HAS_TRAIT]->(t:Trait) WHERE NOT t.name IN $traits
+  DELETE link
+}
+WITH rp
+UNWIND $traits AS name
+MERGE (t:Trait {name: name})
+MERGE (rp)-[:HAS_TRAIT]->(t)
+"""
+
+PROVIDER_AGGREGATES = """
+MATCH (rp:Provider {uuid: $uuid})
+RETURN rp.generation AS generation,
+       COLLECT { MATCH (rp)-[:MEMBER_OF]->(a:Aggregate) RETURN a.uuid ORDER BY a.uuid } AS aggregates
+"""
+
+REPLACE_AGGREGATES = """
+// Aggregates are created on first use and never deleted, as in Placement.
+MATCH (rp:Provider {uuid: $uuid})
+CALL (rp) {
+  MATCH (rp)-[link:MEMBER_OF]->(a:Aggregate) WHERE NOT a.uuid IN $aggregates
+  DELETE link
+}
+WITH rp
+UNWIND $aggregates AS agg
+MERGE (a:Aggregate {uuid: agg})
+MERGE (rp)-[:MEMBER_OF]->(a)
+"""
+
+PROVIDER_TREES = """
+// Every provider under its root, with the path of names from the root down:
+// sorting by that path lists each tree top-down, parents before children.
+MATCH path = (root:Provider)-[:PARENT_OF*0..]->(rp:Provider)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+RETURN [p IN nodes(path) | p.name] AS lineage, rp.uuid AS uuid, rp.name AS name,
+       rp.generation AS generation,
+       COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name ORDER BY t.name } AS traits,
+       COLLECT { MATCH (rp)-[:MEMBER_OF]->(a:Aggregate) RETURN coalesce(a.name, a.uuid) } AS aggregates,
+       COLLECT { MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
+                 CALL (inv) {
+                   OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
+                   RETURN coalesce(sum(allocation.used), 0) AS used
+                 }
+                 RETURN {resource_class: inv.resource_class, used: used, total: inv.total,
+                         reserved: inv.reserved,
+                         capacity: toInteger((inv.total - inv.reserved) * inv.allocation_ratio)}
+                 ORDER BY inv.resource_class
+               } AS inventories
+ORDER BY lineage
+"""
+
+
+# -- providers -----------------------------------------------------------------------------
+
+
+def create_provider(graph: Graph, name: str, uuid: str | None = None, parent_uuid: str | None = None) -> dict:
+    """``POST /resource_providers``: a new provider, generation 0, optionally under a parent.
+
+    Returns Placement's response body (without links): uuid, name, generation,
+    parent_provider_uuid, root_provider_uuid.
+    """
+    _check_name(name)
+    if uuid is None:
+        rp_uuid = str(uuidlib.uuid4())
+    else:
+        rp_uuid = _schema_uuid(uuid, "uuid")
+    parent = None if parent_uuid is None else _schema_uuid(parent_uuid, "parent_provider_uuid")
+    if not name:
+        raise BadRequest(
+            f'Unable to create resource provider "{name}", {rp_uuid}: '
+            "Object action create failed because: name is required"
+        )
+
+    def work(tx: neo4j.ManagedTransaction) -> dict:
+        root = rp_uuid
+        if parent is not None:
+            if parent == rp_uuid:
+                raise BadRequest(
+                    f'Unable to create resource provider "{name}", {rp_uuid}: Object action create failed '
+                    "because: parent provider UUID cannot be same as UUID. Please set parent provider UUID "
+                    "to None if there is no parent."
+                )
+            # Lock the parent, so it cannot be deleted or moved while the child is hung under it.
+            if not tx.run(LOCK_PROVIDERS, uuids=[parent]).data():
+                raise BadRequest(
+                    f'Unable to create resource provider "{name}", {rp_uuid}: Object action create failed '
+                    "because: parent provider UUID does not exist."
+                )
+            root = _record(tx, parent)["root_provider_uuid"]
+        taken = tx.run(FIND_DUPLICATES, name=name, uuid=rp_uuid).single()
+        # Placement (on SQLite) reports the name when both clash.
+        if taken["name_taken"]:
+            raise Conflict(f"Conflicting resource provider name: {name} already exists.", DUPLICATE_NAME)
+        if taken["uuid_taken"]:
+            raise Conflict(f"Conflicting resource provider uuid: {rp_uuid} already exists.", DUPLICATE_NAME)
+        tx.run(CREATE_PROVIDER, uuid=rp_uuid, name=name, parent=parent).consume()
+        return {
+            "uuid": rp_uuid,
+            "name": name,
+            "generation": 0,
+            "parent_provider_uuid": parent,
+            "root_provider_uuid": root,
+        }
+
+    try:
+        return graph.write(work)
+    except ConstraintError:
+        # A concurrent create took the name or UUID between our check and our write.
+        raise Conflict(
+            f"Conflicting resource provider name: {name} or uuid: {rp_uuid} already exists.", DUPLICATE_NAME
+        ) from None
+
+
+def get_provider(graph: Graph, uuid: str) -> dict:
+    """``GET /resource_providers/{uuid}`` (without links)."""
+    rp_uuid = _path_uuid(uuid)
+    rows = graph.read(PROVIDER, uuid=rp_uuid)
+    if not rows:
+        raise NotFound(f"No resource provider with uuid {uuid} found")
+    return _shape(rows[0])
+
+
+def update_provider(graph: Graph, uuid: str, name: str, parent_uuid: Any = KEEP, generation: int | None = None) -> dict:
+    """``PUT /resource_providers/{uuid}`` at 1.37+: rename, re-parent or un-parent.
+
+    ``parent_uuid``: omitted (``KEEP``) leaves the parent as it is, ``None``
+    makes the provider a root, a UUID moves it (with its subtree) under that
+    provider, which must not be in its own subtree. Like Placement this does
+    not change the generation. Placement's PUT takes no generation; here
+    ``generation``, if given, must be the current one (else 409
+    ``placement.concurrent_update``).
+    """
+    rp_uuid = _path_uuid(uuid)
+    if generation is not None:
+        _check_generation_type(generation)
+
+    def work(tx: neo4j.ManagedTransaction) -> dict:
+        if not tx.run(LOCK_PROVIDERS, uuids=[rp_uuid]).data():
+            raise NotFound(f"No resource provider with uuid {uuid} found")
+        # Placement validates the body only once it has found the provider.
+        _check_name(name)
+        parent = parent_uuid
+        if parent is not KEEP and parent is not None:
+            parent = _schema_uuid(parent, "parent_provider_uuid")
+        current = _record(tx, rp_uuid)
+        if generation is not None and generation != current["generation"]:
+            raise Conflict(
+                f"resource provider generation conflict: expected {generation}, "
+                f"found {current['generation']}",
+                CONCURRENT_UPDATE,
+            )
+        failed = f"Unable to save resource provider {rp_uuid}: Object action update failed because: "
+        if parent is KEEP:
+            parent = current["parent_provider_uuid"]
+        move = parent != current["parent_provider_uuid"]
+        if parent is not None:
+            if not _lock_ancestors(tx, rp_uuid, parent):
+                raise BadRequest(
+                    f"Unable to save resource provider {rp_uuid}: Object action create failed because: "
+                    "parent provider UUID does not exist."
+                )
+            if tx.run(IN_SUBTREE, uuid=rp_uuid, candidate=parent).single()["inside"]:
+                raise BadRequest(failed + "creating loop in the provider tree is not allowed.")
+        if tx.run(NAME_TAKEN, name=name, uuid=rp_uuid).single()["taken"]:
+            raise Conflict(f"Conflicting resource provider {name} already exists.", DUPLICATE_NAME)
+        tx.run(SET_NAME_AND_PARENT, uuid=rp_uuid, name=name, parent=parent, move=move).consume()
+        return _record(tx, rp_uuid)
+
+    try:
+        return graph.write(work)
+    except ConstraintError:
+        raise Conflict(f"Conflicting resource provider {name} already exists.", DUPLICATE_NAME) from None
+
+
+def delete_provider(graph: Graph, uuid: str, generation: int | None = None) -> None:
+    """``DELETE /resource_providers/{uuid}``, with its inventories and its trait and aggregate links.
+
+    Refused while it has children (409 ``cannot_delete_parent``) or
+    allocations (409 ``resource_provider.inuse``). Placement's DELETE takes
+    no generation; here ``generation``, if given, must be the current one.
+    """
+    rp_uuid = _path_uuid(uuid)
+    if generation is not None:
+        _check_generation_type(generation)
+
+    def work(tx: neo4j.ManagedTransaction) -> None:
+        locked = tx.run(LOCK_PROVIDERS, uuids=[rp_uuid]).data()
+        if not locked:
+            raise NotFound(f"No resource provider with uuid {uuid} found for delete")
+        _check_generation(locked[0]["generation"], generation, "resource provider generation conflict")
+        checks = tx.run(DELETE_CHECKS, uuid=rp_uuid).single()
+        if checks["has_children"]:
+            raise Conflict(
+                f"Unable to delete parent resource provider {rp_uuid}: It has child resource providers.",
+                PROVIDER_CANNOT_DELETE_PARENT,
+            )
+        if checks["has_allocations"]:
+            raise Conflict(
+                f"Unable to delete resource provider {rp_uuid}: Resource provider has allocations.",
+                PROVIDER_IN_USE,
+            )
+        tx.run(DELETE_PROVIDER, uuid=rp_uuid).consume()
+
+    graph.write(work)
+
+
+# -- traits ----------------------------------------------------------------------------------
+
+
+def get_traits(graph: Graph, uuid: str) -> dict:
+    """``GET /resource_providers/{uuid}/traits``: ``{"traits": [...], "resource_provider_generation": n}``."""
+    rows = graph.read(PROVIDER_TRAITS, uuid=_path_uuid(uuid))
+    if not rows:
+        raise NotFound(f"No resource provider with uuid {uuid} found")
+    return {"traits": rows[0]["traits"], "resource_provider_generation": rows[0]["generation"]}
+
+
+def set_traits(graph: Graph, uuid: str, traits: Iterable[str], generation: int) -> dict:
+    """``PUT /resource_providers/{uuid}/traits``: replace the provider's traits.
+
+    Every trait must exist (standard, or a custom one created before): an
+    unknown one is a 400. The generation must be the current one (409
+    ``placement.concurrent_update``); it is bumped only if the set changes,
+    as in Placement.
+    """
+    # Placement validates this body before it looks the provider up.
+    wanted = _check_trait_names(traits)
+    _check_generation_type(generation)
+    rp_uuid = _path_uuid(uuid)
+
+    def work(tx: neo4j.ManagedTransaction) -> dict:
+        locked = tx.run(LOCK_PROVIDERS, uuids=[rp_uuid]).data()
+        if not locked:
+            raise NotFound(f"No resource provider with uuid {uuid} found")
+        current = locked[0]["generation"]
+        _check_generation(
+            current,
+            generation,
+            "Resource provider's generation already changed. Please update the generation and try again.",
+        )
+        custom = set(tx.run(KNOWN_TRAITS, names=sorted(wanted)).single()["names"])
+        if unknown := sorted(wanted - catalog.standard_traits() - custom):
+            raise BadRequest(f"No such trait {', '.join(unknown)}")
+        existing = set(tx.run(PROVIDER_TRAITS, uuid=rp_uuid).single()["traits"])
+        if existing != wanted:
+            tx.run(REPLACE_TRAITS, uuid=rp_uuid, traits=sorted(wanted)).consume()
+            current = tx.run(BUMP_GENERATION, uuid=rp_uuid).single()["generation"]
+        return {"traits": sorted(wanted), "resource_provider_generation": current}
+
+    return graph.write(work)
+
+
+# -- aggregates -----------------------------------------------------------------------------
+
+
+def get_aggregates(graph: Graph, uuid: str) -> dict:
+    """``GET /resource_providers/{uuid}/aggregates`` (1.19+ shape, UUIDs sorted)."""
+    rows = graph.read(PROVIDER_AGGREGATES, uuid=_path_uuid(uuid))
+    if not rows:
+        raise NotFound(f"No resource provider with uuid {uuid} found")
+    return {"aggregates": rows[0]["aggregates"], "resource_provider_generation": rows[0]["generation"]}
+
+
+def set_aggregates(graph: Graph, uuid: str, aggregates: Iterable[str], generation: int) -> dict:
+    """``PUT /resource_providers/{uuid}/aggregates`` (1.19+): replace the provider's aggregates.
+
+    The generation must be the current one (409 ``placement.concurrent_update``)
+    and is always bumped, as in Placement. Aggregate UUIDs are stored in
+    canonical (lower-case, dashed) form.
+    """
+    rp_uuid = _path_uuid(uuid)
+
+    def work(tx: neo4j.ManagedTransaction) -> dict:
+        # Placement: provider first (404), then the body (400), then the generation (409).
+        locked = tx.run(LOCK_PROVIDERS, uuids=[rp_uuid]).data()
+        if not locked:
+            raise NotFound(f"No resource provider with uuid {uuid} found")
+        wanted = _check_aggregates(aggregates)
+        _check_generation_type(generation)
+        _check_generation(
+            locked[0]["generation"],
+            generation,
+            "Resource provider's generation already changed. Please update the generation and try again.",
+        )
+        tx.run(REPLACE_AGGREGATES, uuid=rp_uuid, aggregates=wanted).consume()
+        bumped = tx.run(BUMP_GENERATION, uuid=rp_uuid).single()["generation"]
+        return {"aggregates": wanted, "resource_provider_generation": bumped}
+
+    return graph.write(work)
+
+
+# -- reading trees for people --------------------------------------------------------------
+
+
+def provider_trees(graph: Graph) -> list[dict]:
+    """One row per provider, trees listed top-down; ``depth`` 0 is a root."""
+    rows = graph.read(PROVIDER_TREES)
+    for row in rows:
+        row["depth"] = len(row["lineage"]) - 1
+        row["root"] = row["lineage"][0]
+    return rows
+
+
+def format_trees(rows: list[dict]) -> str:
+    """The trees as indented text: name, then used/capacity per class, traits, aggregates."""
+    if not rows:
+        return "(no resource providers; load a scenario with `workbench load FILE`)"
+    lines = []
+    for row in rows:
+        usage = ", ".join(f"{i['resource_class']} {i['used']}/{i['capacity']}" for i in row["inventories"])
+        extras = []
+        if row["traits"]:
+            extras.append("traits: " + ", ".join(row["traits"]))
+        if row["aggregates"]:
+            extras.append("aggregates: " + ", ".join(sorted(row["aggregates"])))
+        indent = "  " * row["depth"]
+        lines.append(f"{indent}{row['name']}" + (f"  [{usage}]" if usage else ""))
+        lines.extend(f"{indent}    {extra}" for extra in extras)
+    return "\n".join(lines)
+
+
+# -- helpers shared with inventories.py ------------------------------------------------------
+
+
+def lock_provider(tx: neo4j.ManagedTransaction, uuid: str, not_found: str) -> int:
+    """Take one provider's write lock; return its generation, or raise NotFound(``not_found``)."""
+    locked = tx.run(LOCK_PROVIDERS, uuids=[uuid]).data()
+    if not locked:
+        raise NotFound(not_found)
+    return locked[0]["generation"]
+
+
+def bump_generation(tx: neo4j.ManagedTransaction, uuid: str) -> int:
+    """Add one to a provider's generation; return the new one."""
+    return tx.run(BUMP_GENERATION, uuid=uuid).single()["generation"]
+
+
+def _record(tx: neo4j.ManagedTransaction, uuid: str) -> dict:
+    return _shape(tx.run(PROVIDER, uuid=uuid).single().data())
+
+
+def _shape(row: dict) -> dict:
+    return {
+        "uuid": row["uuid"],
+        "name": row["name"],
+        "generation": row["generation"],
+        "parent_provider_uuid": row["parent_uuid"],
+        "root_provider_uuid": row["root_uuid"],
+    }
+
+
+def _lock_ancestors(tx: neo4j.ManagedTransaction, uuid: str, parent: str) -> bool:
+    """Lock the moving provider, the new parent and every ancestor of that parent.
+
+    Then no concurrent re-parent can change the new parent's ancestry (moving
+    a provider needs its lock) while we check for a loop. The ancestry is read
+    again after locking until it is all locked. False if the parent does not exist.
+    """
+    locked: set[str] = set()
+    while True:
+        chain = {r["uuid"] for r in tx.run(ANCESTORS, uuid=parent).data()}
+        if not chain:
+            return False
+        missing = (chain | {uuid}) - locked
+        if not missing:
+            return True
+        tx.run(LOCK_PROVIDERS, uuids=sorted(missing)).consume()
+        locked |= missing
+
+
+def _check_generation(current: int, expected: int | None, message: str) -> None:
+    if expected is not None and expected != current:
+        raise Conflict(message, CONCURRENT_UPDATE)
+
+
+def _check_generation_type(generation: Any) -> None:
+    if not _is_int(generation):
+        raise BadRequest(f"JSON does not validate: {generation!r} is not of type 'integer'")
+
+
+def _is_int(value: Any) -> bool:
+    """JSON schema's "integer": an int (not a bool) or a float without a fraction."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str):
+        raise BadRequest(f"JSON does not validate: {name!r} is not of type 'string'")
+    if len(name) > MAX_NAME_LENGTH:
+        raise BadRequest(f"JSON does not validate: {name!r} is too long")
+
+
+def _is_uuid_like(value: Any) -> bool:
+    """oslo.utils' ``is_uuid_like``, the check behind Placement's "uuid" format."""
+    if not isinstance(value, str):
+        return False
+    try:
+        canonical = str(uuidlib.UUID(value)).replace("-", "")
+    except (TypeError, ValueError, AttributeError):
+        return False
+    plain = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "").lower()
+    return canonical == plain
+
+
+def _schema_uuid(value: Any, field: str) -> str:
+    """A UUID in a request body: valid as Placement's schema says, returned canonical."""
+    if not _is_uuid_like(value):
+        raise BadRequest(f"JSON does not validate: {value!r} is not a 'uuid' (field {field})")
+    return str(uuidlib.UUID(value))
+
+
+def _path_uuid(value: Any) -> str:
+    """A provider UUID in a URL path: canonical form, or a value that matches no provider."""
+    return normalise_uuid(value) or str(value)
+
+
+def _check_trait_names(traits: Any) -> set[str]:
+    if not isinstance(traits, (list, tuple, set, frozenset)):
+        raise BadRequest(f"JSON does not validate: {traits!r} is not of type 'array'")
+    names = list(traits)
+    for name in names:
+        if not isinstance(name, str):
+            raise BadRequest(f"JSON does not validate: {name!r} is not of type 'string'")
+        if not 1 <= len(name) <= MAX_TRAIT_LENGTH:
+            raise BadRequest(f"JSON does not validate: trait {name!r} must be 1 to {MAX_TRAIT_LENGTH} characters")
+    return set(names)
+
+
+def _check_aggregates(aggregates: Any) -> list[str]:
+    if not isinstance(aggregates, (list, tuple, set, frozenset)):
+        raise BadRequest(f"JSON does not validate: {aggregates!r} is not of type 'array'")
+    aggregates = list(aggregates)
+    if len(set(map(repr, aggregates))) != len(aggregates):
+        raise BadRequest(f"JSON does not validate: {aggregates!r} has non-unique elements")
+    clean: list[str] = []
+    for agg in aggregates:
+        canonical = _schema_uuid(agg, "aggregates")
+        if canonical not in clean:
+            clean.append(canonical)
+    return clean
