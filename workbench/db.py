@@ -16,6 +16,8 @@ The graph model (see README, "Graph model"):
     (:Consumer {uuid, project_id, user_id, consumer_type, generation})
         -[:CONSUMES {used}]->(:Inventory)             an allocation
     (:ResourceClass {name}), (:Trait {name, custom: true})   custom catalogue entries
+    (:Limit {project_id, user_id, consumer_type, resource_class, limit})   quotas
+    (:Project {id})                                   a project's quota lock
 
 Usage is never stored: it is the sum of the CONSUMES relationships into an
 inventory, so it cannot drift from the allocations.
@@ -40,6 +42,7 @@ SCHEMA = [
     "CREATE CONSTRAINT trait_name IF NOT EXISTS FOR (t:Trait) REQUIRE t.name IS UNIQUE",
     "CREATE CONSTRAINT resource_class_name IF NOT EXISTS FOR (r:ResourceClass) REQUIRE r.name IS UNIQUE",
     "CREATE CONSTRAINT consumer_uuid IF NOT EXISTS FOR (c:Consumer) REQUIRE c.uuid IS UNIQUE",
+    "CREATE CONSTRAINT project_id IF NOT EXISTS FOR (p:Project) REQUIRE p.id IS UNIQUE",
     "CREATE INDEX inventory_class IF NOT EXISTS FOR (i:Inventory) ON (i.resource_class)",
     "CREATE INDEX consumer_project IF NOT EXISTS FOR (c:Consumer) ON (c.project_id)",
 ]

@@ -171,6 +171,12 @@ class _Parser:
             self.fail(path, f"must be between {minimum} and {maximum}, got {value}")
         return value
 
+    def consumer_type(self, value, path):
+        value = self.string(value, path)
+        if not CONSUMER_TYPE.match(value):
+            self.fail(path, f"'{value}' must match [A-Z0-9_]+ (Placement's consumer types)")
+        return value
+
     def uuid(self, value, path):
         canonical = normalise_uuid(value) if isinstance(value, str) else None
         if canonical is None:
@@ -193,17 +199,22 @@ class _Parser:
         self.by_key: dict[str, Provider] = {}
         for i, item in enumerate(self.sequence(doc.get("providers"), "providers")):
             self.provider(item, f"providers[{i}]", parent=None)
-        consumers = [
-            self.consumer(item, f"consumers[{i}]")
-            for i, item in enumerate(self.sequence(doc.get("consumers"), "consumers"))
-        ]
+        consumers = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(self.sequence(doc.get("consumers"), "consumers")):
+            consumer = self.consumer(item, f"consumers[{i}]")
+            if consumer.uuid in seen:
+                key = "uuid" if "uuid" in item else "name"
+                self.fail(f"consumers[{i}].{key}", f"duplicate consumer {consumer.uuid} (also consumers[{seen[consumer.uuid]}])")
+            seen[consumer.uuid] = i
+            consumers.append(consumer)
         self.check_capacity(consumers)
         quotas = [self.quota(item, f"quotas[{i}]") for i, item in enumerate(self.sequence(doc.get("quotas"), "quotas"))]
         self.check_quotas(quotas, consumers)
         return Scenario(
             name=self.string(doc.get("name", default_name), "name"),
             source=self.source,
-            description=str(doc.get("description", "")).strip(),
+            description=str(doc.get("description") or "").strip(),
             resource_classes=sorted(self.custom_classes),
             traits=sorted(self.custom_traits),
             providers=self.providers,
@@ -306,9 +317,7 @@ class _Parser:
             uuid = derive_uuid("consumer", self.string(item["name"], _join(path, "name")))
         else:
             self.fail(path, "a consumer needs a 'uuid' or a 'name'")
-        consumer_type = self.string(item.get("consumer_type", DEFAULT_CONSUMER_TYPE), _join(path, "consumer_type"))
-        if not CONSUMER_TYPE.match(consumer_type):
-            self.fail(_join(path, "consumer_type"), f"'{consumer_type}' must match [A-Z0-9_]+")
+        consumer_type = self.consumer_type(item.get("consumer_type", DEFAULT_CONSUMER_TYPE), _join(path, "consumer_type"))
         allocations: dict[str, dict[str, int]] = {}
         alloc_path = _join(path, "allocations")
         for key, resources in self.mapping(item.get("allocations") or {}, alloc_path, _Anything()).items():
@@ -328,6 +337,9 @@ class _Parser:
                         f"(min_unit {inv.min_unit}, max_unit {inv.max_unit}, step_size {inv.step_size})",
                     )
                 allocations.setdefault(provider.uuid, {})[rc] = amount
+        if not allocations:
+            # Placement keeps a consumer only while it holds something.
+            self.fail(alloc_path, "a consumer needs at least one allocation")
         return Consumer(
             uuid=uuid,
             project=self.string(item["project"], _join(path, "project")),
@@ -378,7 +390,7 @@ class _Parser:
         return Quota(
             project=self.string(item["project"], _join(path, "project")),
             user=self.string(item["user"], _join(path, "user")) if "user" in item else None,
-            consumer_type=self.string(item["consumer_type"], _join(path, "consumer_type")) if "consumer_type" in item else None,
+            consumer_type=self.consumer_type(item["consumer_type"], _join(path, "consumer_type")) if "consumer_type" in item else None,
             limits=limits,
         )
 

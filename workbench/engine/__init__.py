@@ -4,7 +4,9 @@
   loader       write a validated scenario into Neo4j in one transaction
   request      parse Placement's allocation-candidates query string
   candidates   find allocation candidates: Cypher selects, Python combines
-  providers    resource providers: create, rename, re-parent, delete; trees for people
-  inventories  inventories with Placement's rules; traits and aggregates of a provider
-  allocations  claims, releases and usages
+  providers    resource providers: create, rename, re-parent, delete; traits and
+               aggregates; trees for people
+  inventories  inventories with Placement's rules
+  allocations  claims, releases, whole-provider claims and usages
+  quotas       limits per project / user / consumer type, checked inside claims
 """

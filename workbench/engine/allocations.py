@@ -31,15 +31,15 @@ LOCK_PROVIDERS = """
 // Take each provider's write lock, in UUID order so that two claims never wait
 // on each other crosswise. Setting a property takes the lock; reading the
 // generation only after that makes the read current (Neo4j's advice against
-// lost updates). Bumping the generation is Placement's own signal that the
-// provider changed.
+// lost updates). Providers that receive allocations get a new generation, as
+// in Placement; those only given back to keep theirs.
 UNWIND $uuids AS uuid
 MATCH (rp:Provider {uuid: uuid})
 SET rp._lock = true
-WITH rp
-SET rp.generation = rp.generation + 1
+WITH rp, rp.generation AS previous
+SET rp.generation = previous + CASE WHEN rp.uuid IN $receiving THEN 1 ELSE 0 END
 REMOVE rp._lock
-RETURN rp.uuid AS uuid, rp.generation - 1 AS previous
+RETURN rp.uuid AS uuid, previous
 """
 
 SUBTREE = """
@@ -79,10 +79,15 @@ RETURN want.provider AS provider, want.resource_class AS resource_class, inv IS 
        toInteger((inv.total - inv.reserved) * inv.allocation_ratio) AS capacity
 """
 
-CONSUMER = """
-MATCH (c:Consumer {uuid: $uuid})
-RETURN c.generation AS generation, c.project_id AS project_id, c.user_id AS user_id,
-       c.consumer_type AS consumer_type
+LOCK_CONSUMER = """
+// Lock the consumer, creating it if it is new (generation 0 until its first
+// write commits). MERGE on the unique uuid makes a second creator wait for the
+// first, and then see its generation: two writers cannot both create it.
+MERGE (c:Consumer {uuid: $uuid})
+ON CREATE SET c.generation = 0
+SET c._lock = true
+REMOVE c._lock
+RETURN c.generation AS generation
 """
 
 CONSUMER_PROVIDERS = """
@@ -93,8 +98,7 @@ RETURN DISTINCT rp.uuid AS uuid
 
 REPLACE_ALLOCATIONS = """
 // Drop the consumer's old allocations and write the new ones.
-MERGE (c:Consumer {uuid: $uuid})
-ON CREATE SET c.generation = 0
+MATCH (c:Consumer {uuid: $uuid})
 SET c.generation = c.generation + 1, c.project_id = $project, c.user_id = $user,
     c.consumer_type = $consumer_type
 WITH c
@@ -176,7 +180,9 @@ def write_allocations(graph: Graph, consumers: dict[str, dict]) -> None:
         touched = {rp for body in consumers.values() for rp in body["allocations"]}
         for uuid in consumers:
             touched |= {r["uuid"] for r in tx.run(CONSUMER_PROVIDERS, uuid=uuid).data()}
-        locked = {r["uuid"] for r in tx.run(LOCK_PROVIDERS, uuids=sorted(touched)).data()}
+        receiving = sorted({rp for body in consumers.values() for rp in body["allocations"]})
+        rows = tx.run(LOCK_PROVIDERS, uuids=sorted(touched), receiving=receiving).data()
+        locked = {r["uuid"] for r in rows}
         for body in consumers.values():
             if missing := sorted(set(body["allocations"]) - locked):
                 raise BadRequest(f"Allocation for resource provider '{missing[0]}' that does not exist.")
@@ -213,7 +219,8 @@ def claim_whole_provider(
         if not rows:
             raise NotFound(f"No resource provider '{provider}'", PROVIDER_NOT_FOUND)
         top = rows[0]
-        locked = {r["uuid"]: r["previous"] for r in tx.run(LOCK_PROVIDERS, uuids=sorted(r["uuid"] for r in rows)).data()}
+        uuids = sorted(r["uuid"] for r in rows)
+        locked = {r["uuid"]: r["previous"] for r in tx.run(LOCK_PROVIDERS, uuids=uuids, receiving=uuids).data()}
         if generation is not None and locked[top["top"]] != generation:
             raise Conflict(
                 f"resource provider {top['top_name']} changed: generation {locked[top['top']]}, "
@@ -273,10 +280,9 @@ def delete_allocations(graph: Graph, consumer_uuid: str) -> None:
     uuid = _consumer_uuid(consumer_uuid)
 
     def work(tx: neo4j.ManagedTransaction) -> None:
-        providers = [r["uuid"] for r in tx.run(CONSUMER_PROVIDERS, uuid=uuid).data()]
-        if not providers:
-            raise NotFound(f"No allocations for consumer '{uuid}'", "placement.undefined_code")
-        tx.run(LOCK_PROVIDERS, uuids=sorted(providers)).consume()
+        # Giving back needs no provider lock: it can only make room.
+        if not tx.run(CONSUMER_PROVIDERS, uuid=uuid).data():
+            raise NotFound(f"No allocations for consumer '{uuid}'")
         tx.run(DELETE_CONSUMER, uuid=uuid).consume()
 
     graph.write(work)
@@ -317,7 +323,7 @@ def provider_usages(graph: Graph, provider_uuid: str) -> dict:
     """``GET /resource_providers/{uuid}/usages``."""
     rows = graph.read(PROVIDER_USAGES, uuid=provider_uuid)
     if not rows:
-        raise NotFound(f"No resource provider with uuid {provider_uuid} found", PROVIDER_NOT_FOUND)
+        raise NotFound(f"No resource provider with uuid {provider_uuid} found")
     return {
         "resource_provider_generation": rows[0]["generation"],
         "usages": {r["resource_class"]: r["used"] for r in rows if r["resource_class"]},
@@ -353,16 +359,10 @@ def claim(
 
 
 def _check_generation(tx: neo4j.ManagedTransaction, uuid: str, expected: int | None) -> None:
-    current = tx.run(CONSUMER, uuid=uuid).single()
-    if current is None and expected is not None:
-        raise Conflict(
-            f"consumer generation conflict - expected null but got {expected}", CONCURRENT_UPDATE
-        )
-    if current is not None and current["generation"] != expected:
-        raise Conflict(
-            f"consumer generation conflict - expected {current['generation']} but got {expected}",
-            CONCURRENT_UPDATE,
-        )
+    current = tx.run(LOCK_CONSUMER, uuid=uuid).single()["generation"] or None  # 0: new
+    if current != expected:
+        shown = "null" if current is None else current
+        raise Conflict(f"consumer generation conflict - expected {shown} but got {expected}", CONCURRENT_UPDATE)
 
 
 def _check_capacity(tx: neo4j.ManagedTransaction, consumers: dict[str, dict], enforce_units: bool = True) -> None:

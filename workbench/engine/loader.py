@@ -1,8 +1,12 @@
-"""Write a validated scenario into Neo4j, in one transaction.
+"""Write a validated scenario into Neo4j.
 
 Every statement is a batched ``UNWIND`` over plain parameter lists, so a
-10,000-host cloud is a handful of round trips, and a failure anywhere rolls
-the whole load back: the database is either loaded or untouched.
+10,000-host cloud is a handful of round trips. A scenario of up to
+PROVIDERS_PER_TRANSACTION providers (every demo and fixture) is written in one
+transaction: a failure anywhere rolls it all back. A larger one is written in
+transactions of whole trees, and a failure removes what was already written.
+Either way a failed load leaves nothing of itself behind. ``reset`` empties
+the database first, in batches, after the scenario has been validated.
 """
 
 from __future__ import annotations
@@ -108,8 +112,6 @@ def load(graph: Graph, scenario: Scenario, reset: bool = False) -> dict:
         graph.reset()
     else:
         _refuse_clashes(graph, scenario)
-    graph.write(lambda tx: tx.run(CREATE_CUSTOM_CATALOGUE, classes=scenario.resource_classes,
-                                  traits=scenario.traits).consume())
     chunks = list(_tree_chunks(scenario))
     try:
         for i, providers in enumerate(chunks):
@@ -130,6 +132,8 @@ def load(graph: Graph, scenario: Scenario, reset: bool = False) -> dict:
 
 
 def _write(tx: neo4j.ManagedTransaction, params: dict[str, list[dict]]) -> None:
+    if params["catalogue"]:
+        tx.run(CREATE_CUSTOM_CATALOGUE, **params["catalogue"]).consume()
     # Each statement UNWINDs the parameter list of the same name.
     for statement, key in (
         (CREATE_PROVIDERS, "providers"),
@@ -161,11 +165,17 @@ def _refuse_clashes(graph: Graph, scenario: Scenario) -> None:
 
 REMOVE_SCENARIO = """
 // Undo a partly committed load: its consumers, providers and their inventories
-// (quota limits are written in the last transaction, so never partly).
+// (the catalogue, consumers and quotas come in the last transaction, so never partly).
 UNWIND $uuids AS uuid
 MATCH (n {uuid: uuid}) WHERE n:Provider OR n:Consumer
 OPTIONAL MATCH (n)-[:HAS_INVENTORY]->(inv:Inventory)
 DETACH DELETE inv, n
+"""
+
+REMOVE_ORPHANS = """
+// Trait and aggregate nodes the undone load created and nothing uses any more.
+MATCH (n) WHERE (n:Aggregate OR (n:Trait AND n.custom IS NULL)) AND NOT EXISTS { (n)--() }
+DELETE n
 """
 
 
@@ -173,6 +183,7 @@ def _remove(graph: Graph, scenario: Scenario) -> None:
     uuids = [c.uuid for c in scenario.consumers] + [p.uuid for p in scenario.providers]
     for start in range(0, len(uuids), BATCH):
         graph.run(REMOVE_SCENARIO, uuids=uuids[start : start + BATCH])
+    graph.run(REMOVE_ORPHANS)
 
 
 def _tree_chunks(scenario: Scenario):
@@ -187,10 +198,12 @@ def _tree_chunks(scenario: Scenario):
 
 
 def _parameters(scenario: Scenario, providers: list, with_consumers: bool) -> dict[str, list[dict]]:
-    """The UNWIND lists for these providers (and, in the last transaction, consumers and quotas)."""
+    """The UNWIND lists for these providers; the last transaction also carries the
+    custom catalogue, the consumers and the quotas."""
     consumers = scenario.consumers if with_consumers else []
     quota_list = scenario.quotas if with_consumers else []
     return {
+        "catalogue": {"classes": scenario.resource_classes, "traits": scenario.traits} if with_consumers else {},
         "providers": [{"uuid": p.uuid, "name": p.name} for p in providers],
         "links": [{"parent": p.parent_uuid, "child": p.uuid} for p in providers if p.parent_uuid],
         "inventories": [

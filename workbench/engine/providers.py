@@ -9,13 +9,14 @@ real Placement. Each operation is one transaction; a refused one changes
 nothing.
 
 Concurrency: every write first takes the write lock of the provider(s) it
-changes, and only then reads and checks the state it depends on (the
-generation, the children, the allocations), inside the same transaction. A
-concurrent writer on the same provider waits for that lock and then sees the
-committed result. Where Placement bumps the generation (traits, aggregates)
-the lock is the bump, as in :mod:`workbench.engine.allocations`; where it does
-not (renaming, re-parenting) the lock is taken by setting and removing a
-scratch property, so the generation stays what Placement would show.
+changes (by setting and removing a scratch property, see ``LOCK_PROVIDERS``),
+and only then reads and checks the state it depends on (the generation, the
+children, the allocations), inside the same transaction. A concurrent writer
+on the same provider, including an allocation claim in
+:mod:`workbench.engine.allocations`, waits for that lock and then sees the
+committed result. The generation is bumped exactly where Placement bumps it:
+traits (only when they change), aggregates (always), inventories; not when a
+provider is renamed or re-parented.
 """
 
 from __future__ import annotations
