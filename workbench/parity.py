@@ -11,11 +11,12 @@ Two rules shape the comparison:
   define, so two correct engines may return different candidates. With
   ``limit`` the check is: as many candidates, each one among Placement's
   unlimited answer, and summaries for exactly the trees they use.
-* **Known Placement bugs are named, not copied.** One is known (see
-  ``docs/divergences.md``): :data:`SHARING_ANCHOR_BUG`. When the answers differ,
-  the query is asked again of Placement with that bug fixed in-process; if the
-  fixed Placement agrees with the graph engine, the difference is that bug and
-  is reported as a divergence, otherwise it is a failure.
+* **Known Placement bugs are named, not copied** (``docs/divergences.md``).
+  :data:`SHARING_ANCHOR_BUG`: when the answers differ, the query is asked
+  again of Placement with that bug fixed in-process; if the fixed Placement
+  agrees with the graph engine, the difference is that bug, otherwise it is a
+  failure. :data:`UNKNOWN_NAME_HIDDEN`: Placement answers an empty 200 where
+  the graph engine reports an unknown trait or class name with a 400.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from workbench.oracle import PlacementOracle
 from workbench.scenario import Scenario
 
 SHARING_ANCHOR_BUG = "placement-sharing-anchor-collapse"
+UNKNOWN_NAME_HIDDEN = "placement-unknown-name-hidden"
 DIVERGENCES = {
     SHARING_ANCHOR_BUG: (
         "Placement 16.0.0 compares allocation requests without their anchor tree, so when the "
@@ -42,6 +44,11 @@ DIVERGENCES = {
         "into one arbitrary tree and, combined with suffixed groups, every other tree's "
         "candidates are dropped. The graph engine keeps each tree's candidates; Placement with "
         "the anchor included in the comparison agrees with it."
+    ),
+    UNKNOWN_NAME_HIDDEN: (
+        "Placement checks trait and resource-class names group by group while it searches, and stops at the "
+        "first group (or member_of) that matches nothing, so a request naming an unknown trait is a 400 or an "
+        "empty 200 depending on the data. The graph engine checks every name first: always a 400."
     ),
 }
 
@@ -91,6 +98,8 @@ def compare(graph: Graph, oracle: PlacementOracle, query: str, names: dict[str, 
     verdict = Verdict(query, status, ours_status, placement=theirs, ours=ours)
     if status != ours_status:
         verdict.difference = f"status: Placement {status}, graph {ours_status}\n  Placement: {theirs}\n  graph: {ours}"
+        if status == 200 and not theirs["allocation_requests"] and _unknown_name_error(ours):
+            verdict.divergence = UNKNOWN_NAME_HIDDEN
         return verdict
     if status != 200:
         if theirs["errors"][0].get("code") != ours["errors"][0]["code"]:
@@ -108,6 +117,11 @@ def compare(graph: Graph, oracle: PlacementOracle, query: str, names: dict[str, 
         if not diff_candidates(fixed, ours, names):
             verdict.divergence = SHARING_ANCHOR_BUG
     return verdict
+
+
+def _unknown_name_error(body: dict) -> bool:
+    detail = body["errors"][0]["detail"]
+    return detail.startswith("No such trait(s)") or "No such resource class" in detail
 
 
 def _limited_difference(oracle, unlimited_query, theirs, ours, names) -> str:
