@@ -45,6 +45,8 @@ MAX_INT = 2147483647
 # Odds (numerator, denominator) of the rarer cloud shapes.
 SHARING_ROOT_ODDS = (1, 3)  # a tree after the first is a sharing provider
 NESTED_SHARING_ODDS = (1, 12)  # a child is a sharing provider
+MAX_DEPTH = 3  # levels in a tree, the root included
+CHILDREN = (3, 2, 2, 2)  # most children of a provider at each level
 
 
 def weighted(choices: dict):
@@ -211,6 +213,25 @@ def clouds(draw) -> Cloud:
         if SHARING_TRAIT in doc.get("traits", ()):
             sharing_names.append(doc["name"])
 
+    def children_of(parent: dict, root: str, level: int) -> None:
+        """Give ``parent`` (at ``level``, the root being 1) up to CHILDREN[level - 1] children."""
+        nonlocal budget
+        if level >= MAX_DEPTH or budget <= 0:
+            return
+        children = []
+        for i in range(draw(st.integers(0, min(CHILDREN[level - 1], budget)))):
+            # Now and then a nested sharing provider.
+            sharing = draw(chance(*NESTED_SHARING_ODDS))
+            child = draw(provider(f"{parent['name']}_{i}", root=False, sharing=sharing))
+            budget -= 1
+            add(child, root)
+            children.append(child)
+            children_of(child, root, level + 1)
+            if budget <= 0:
+                break
+        if children:
+            parent["children"] = children
+
     for t in range(n_trees):
         if budget <= 0:
             break
@@ -221,30 +242,9 @@ def clouds(draw) -> Cloud:
         budget -= 1
         add(root, name)
         documents.append(root)
-        n_children = draw(st.integers(0, min(3, budget)))
-        if is_sharing_root and not draw(chance(1, 3)):
-            n_children = 0  # sharing roots are mostly flat
-        children = []
-        for i in range(n_children):
-            child_name = f"{name}_{i}"
-            child_sharing = draw(chance(*NESTED_SHARING_ODDS))  # now and then a nested sharing provider
-            child = draw(provider(child_name, root=False, sharing=child_sharing))
-            budget -= 1
-            add(child, name)
-            children.append(child)
-            grandchildren = []
-            for j in range(draw(st.integers(0, min(2, budget)))):
-                grand = draw(provider(f"{child_name}_{j}", root=False, sharing=False))
-                budget -= 1
-                add(grand, name)
-                grandchildren.append(grand)
-            if grandchildren:
-                child["children"] = grandchildren
-            if budget <= 0:
-                break
-        if children:
-            root["children"] = children
-            nested = True
+        if not is_sharing_root or draw(chance(1, 3)):  # sharing roots are mostly flat
+            children_of(root, name, 1)
+        nested = nested or "children" in root
 
     # Existing consumers, with allocations that fit (the parser rejects overcommit).
     inventories = [
@@ -425,9 +425,42 @@ def group_filters(draw, cloud: Cloud, target: Target, suffix: str, resourceless:
     for _ in range(n_member_of):
         pairs.append((f"member_of{suffix}", draw(member_of_value(own_aggregates))))
     if draw(chance(1, 14)):
-        names = [p.name for p in target.providers] if not draw(chance(1, 4)) else cloud.provider_names
-        pairs.append((f"in_tree{suffix}", "{%s}" % draw(st.sampled_from(names))))
+        where = draw(weighted({"target": 12, "anywhere": 4, "nowhere": 1}))
+        if where == "nowhere":
+            name = "no_such_provider"  # resolves to a well-formed UUID of no provider
+        else:
+            name = draw(st.sampled_from([p.name for p in target.providers] if where == "target" else cloud.provider_names))
+        pairs.append((f"in_tree{suffix}", "{%s}" % name))
     return pairs
+
+
+# Bad parameters, each a 400 in Placement (the graph engine must give the same
+# error code): bad syntax, contradictions, misplaced or repeated parameters.
+MALFORMED = (
+    ("resources", "VCPU:0"),
+    ("resources", "VCPU"),
+    ("resources", ""),
+    ("resources1", "VCPU:x"),
+    ("required", ""),
+    ("required", "!"),
+    ("required", "in:HW_NUMA_ROOT,!CUSTOM_GOLD"),
+    ("required", "CUSTOM_GOLD,!CUSTOM_GOLD"),
+    ("member_of", "{aggA},{aggB}"),
+    ("member_of", "in:"),
+    ("member_of", "in:{aggA},!{aggB}"),
+    ("member_of", "not-a-uuid"),
+    ("in_tree", "not-a-uuid"),
+    ("group_policy", "bogus"),
+    ("limit", "0"),
+    ("limit", "-1"),
+    ("root_required", "in:HW_NUMA_ROOT,CUSTOM_GOLD"),
+    ("root_required", "HW_NUMA_ROOT,!HW_NUMA_ROOT"),
+    ("same_subtree", ",1"),
+    ("same_subtree", "_NO_SUCH_GROUP"),
+    ("required_ORPHAN", "HW_NUMA_ROOT"),
+    ("resources!", "VCPU:1"),
+    ("bogus", "1"),
+)
 
 
 @dataclasses.dataclass
@@ -525,6 +558,11 @@ def queries(draw, cloud: Cloud) -> Query:
     if draw(chance(1, 8)):
         params.append(("limit", str(draw(st.integers(1, 3)))))
         features.add("limit")
+    if draw(chance(1, 25)):
+        # A malformed or contradictory parameter: both engines must give the same 400.
+        key, value = draw(st.sampled_from(MALFORMED))
+        params.insert(draw(st.integers(0, len(params))), (key, value))
+        features.add("malformed")
     features |= _features(params)
     # Values are plain [A-Za-z0-9_:,!{}-] (placeholders become UUIDs), so they
     # need no URL encoding and the query stays readable.

@@ -16,6 +16,7 @@ below it. cn2 has VCPU but no FPGA, so exactly three candidates exist:
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -256,8 +257,11 @@ def test_notebook_bundle(scenario_graph):
     assert bundle["text/plain"] == tree.text
     assert bundle["image/svg+xml"] == tree.svg
     shown = bundle["text/html"]
-    # Without JavaScript: the static SVG. With it: the interactive page in a sandboxed iframe.
-    assert shown.index(tree.svg) < shown.index("<script")
+    # Without JavaScript: the static SVG, as an image (sanitizers drop inline <svg>).
+    # With it: the interactive page in a sandboxed iframe.
+    image = re.search(r'<img alt="[^"]*" src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', shown)
+    assert base64.b64decode(image.group(1)).decode() == tree.svg
+    assert image.start() < shown.index("<script") and "<svg" not in shown
     assert 'frame.setAttribute("sandbox", "allow-scripts")' in shown and "frame.srcdoc = " in shown
     page = json.loads(re.search(r"frame\.srcdoc = (\".*?\");\n", shown, re.DOTALL).group(1).replace("<\\/", "</"))
     assert page == tree.html
@@ -387,7 +391,7 @@ def test_builder_follows_its_inputs(scenario_graph):
     assert {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"} <= set(bundle)
     assert bundle["text/plain"] == builder.text() and builder.query in bundle["text/plain"]
     assert "3 allocation candidates" in bundle["text/plain"]
-    assert "<svg" in bundle["text/html"] and network_references(bundle["text/html"]) == []
+    assert "data:image/svg+xml;base64," in bundle["text/html"] and network_references(bundle["text/html"]) == []
     assert builder._repr_mimebundle_()["text/html"] == bundle["text/html"]
 
 

@@ -142,7 +142,8 @@ def test_notebook_output_with_and_without_javascript(browser, scenario_graph, tm
     static = OfflinePage(browser, java_script=False)  # GitHub's notebook view, an untrusted notebook
     try:
         static.page.goto(output.as_uri())
-        static.page.wait_for_selector(".workbench-static svg", state="visible", timeout=15000)
+        static.page.wait_for_selector(".workbench-static img", state="visible", timeout=15000)
+        assert static.page.evaluate("() => document.querySelector('.workbench-static img').naturalWidth") > 600
         assert static.page.query_selector("iframe") is None
         static.page.screenshot(path=str(ARTIFACTS / "viz_notebook_static.png"))
     finally:

@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("providers", help="print the provider trees with used/capacity per class")
     p.set_defaults(func=cmd_providers)
 
+    p = sub.add_parser("render", help="draw the provider trees (optionally a candidate) to a standalone HTML file")
+    p.add_argument("scenario", nargs="?", type=Path, help="load this scenario first (replaces the database)")
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write (works offline)")
+    p.add_argument("--candidate", metavar="QUERY", help="highlight a candidate for this Placement query")
+    p.add_argument("--pick", type=int, default=0, help="which candidate, counting from 0 (default 0)")
+    p.set_defaults(func=cmd_render)
+
     p = sub.add_parser("candidates", help="allocation candidates for a Placement query string")
     p.add_argument("query", help="e.g. 'resources=VCPU:2,MEMORY_MB:2048&required=HW_CPU_X86_AVX2'")
     p.add_argument("--limit", type=int, help="at most N candidates (Placement's limit=N)")
@@ -138,6 +145,17 @@ def cmd_load(args) -> int:
 def cmd_providers(args) -> int:
     with _graph() as graph:
         print(format_trees(provider_trees(graph)))
+    return 0
+
+
+def cmd_render(args) -> int:
+    from workbench.viz import write_tree
+
+    if args.scenario:
+        cmd_load(argparse.Namespace(file=args.scenario, reset=True))
+    with _graph() as graph:
+        path = write_tree(args.out, graph, args.candidate, pick=args.pick)
+    print(f"wrote {path} (self-contained: opens offline in any browser)")
     return 0
 
 

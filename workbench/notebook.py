@@ -13,6 +13,8 @@ import pandas as pd
 
 from workbench.db import Graph
 from workbench.engine import loader
+from workbench.ids import derive_uuid  # noqa: F401  (notebooks name consumers by their derived UUID)
+from workbench.report import provider_names as names  # noqa: F401
 from workbench.scenario import Scenario, load_file
 
 ROOT = Path(__file__).resolve().parent.parent

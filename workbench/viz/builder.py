@@ -38,7 +38,7 @@ from workbench.report import candidates_frame
 from workbench.viz.data import TreeData, Vocabulary, read_tree_data, request_vocabulary
 from workbench.viz.interactive import drawing_html
 from workbench.viz.model import DEFAULT_THRESHOLD, Drawing, build_drawing
-from workbench.viz.static import drawing_svg
+from workbench.viz.static import drawing_svg, svg_img
 
 EMPTY_BODY = {"allocation_requests": [], "provider_summaries": {}}
 WIDE = {"description_width": "initial"}
@@ -344,7 +344,7 @@ class RequestBuilder(widgets.VBox):
             '<div class="workbench-request-builder">'
             f"<p><b>Request builder</b>: <code>{html.escape(self.query or '(empty query)')}</code></p>"
             f"<p>{message}</p>{table}"
-            f'<div style="overflow-x: auto">{drawing_svg(self.drawing())}</div>'
+            f'<div style="overflow-x: auto">{svg_img(drawing_svg(self.drawing()), alt="provider trees")}</div>'
             "</div>"
         )
 

@@ -2,10 +2,11 @@
 
 :class:`ProviderTree` gives a notebook three representations of one drawing:
 
-* ``text/html``: the static SVG plus a small script that replaces it with the
-  interactive pyvis page in a sandboxed ``<iframe srcdoc>`` (isolated: its CSS
-  cannot restyle the notebook). Where scripts do not run (GitHub's notebook
-  view, an untrusted notebook) the script is stripped and the SVG stays.
+* ``text/html``: the static SVG (as an ``<img>`` with a data: URI, which HTML
+  sanitizers keep) plus a small script that replaces it with the interactive
+  pyvis page in a sandboxed ``<iframe srcdoc>`` (isolated: its CSS cannot
+  restyle the notebook). Where scripts do not run (GitHub's notebook view, an
+  untrusted notebook in JupyterLab) the script is stripped and the image stays.
 * ``image/svg+xml``: the static SVG, for front ends that prefer it.
 * ``text/plain``: the indented text summary.
 
@@ -21,7 +22,7 @@ from typing import Iterable, Mapping
 from workbench.db import Graph
 from workbench.viz.interactive import drawing_html
 from workbench.viz.model import DEFAULT_THRESHOLD, Drawing, drawing_for
-from workbench.viz.static import drawing_svg
+from workbench.viz.static import drawing_svg, svg_img
 from workbench.viz.text import drawing_text
 
 HEADER_HEIGHT = 80  # px: the page's title and legend, without notes
@@ -95,7 +96,12 @@ class ProviderTree:
             "height": self._frame_height(),
             "page": page,
         }
-        return f'<div class="workbench-provider-tree">\n<div class="workbench-static" style="overflow-x: auto; max-width: 100%;">{self.svg}</div>\n{script}\n</div>'
+        still = svg_img(self.svg, alt=self.drawing.title)
+        return (
+            '<div class="workbench-provider-tree">\n'
+            f'<div class="workbench-static" style="overflow-x: auto; max-width: 100%;">{still}</div>\n'
+            f"{script}\n</div>"
+        )
 
     def header_height(self) -> int:
         """About how tall the page's header is, in px."""

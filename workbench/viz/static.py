@@ -8,6 +8,7 @@ each box's details as an SVG ``<title>`` (a hover tooltip where supported).
 
 from __future__ import annotations
 
+import base64
 import textwrap
 from html import escape
 from typing import Iterable, Mapping
@@ -46,7 +47,7 @@ def drawing_svg(drawing: Drawing) -> str:
     content_width = max((b.right for b in boxes.values()), default=300)
     chars = max(int((content_width + 2 * PAD) / (style.CHAR_WIDTH * 0.95)), 70)
     header = [(drawing.title, True)] + [(line, False) for note in drawing.notes for line in textwrap.wrap(note, chars)]
-    header.append((_legend(drawing), False))
+    header += [(line, False) for line in textwrap.wrap(_legend(drawing), chars)]
     same_row_arcs = any(
         e.kind == "shares" and abs(boxes[e.source].y - boxes[e.target].y) < 1 for e in drawing.edges
     )
@@ -177,3 +178,14 @@ def _edge(edge: DrawEdge, a: Box, b: Box) -> str:
             f'stroke="#ffffff" stroke-width="3" paint-order="stroke">{escape(edge.label)}</text>'
         )
     return "".join(out)
+
+
+def svg_img(svg: str, alt: str = "") -> str:
+    """``svg`` as an ``<img>`` with a data: URI.
+
+    This is how the static drawing goes into HTML outputs: sanitizers that
+    drop inline ``<svg>`` (JupyterLab for an untrusted notebook keeps only the
+    text of its elements) keep an image, and the image cannot restyle the page.
+    """
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f'<img alt="{escape(alt)}" src="data:image/svg+xml;base64,{data}" style="max-width: none;"/>'
