@@ -68,7 +68,8 @@ WHERE used + req.amount <= (inv.total - inv.reserved) * inv.allocation_ratio
 MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
 WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
   AND (req.tree_root IS NULL OR root.uuid = req.tree_root)
-RETURN req.key AS key, rp.uuid AS provider, root.uuid AS root
+RETURN req.key AS key, rp.uuid AS provider, root.uuid AS root, used, inv.max_unit AS max_unit,
+       toInteger((inv.total - inv.reserved) * inv.allocation_ratio) AS capacity
 """
 
 SHARING_ANCHORS = """
@@ -116,38 +117,41 @@ WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
 RETURN rp.uuid AS provider, root.uuid AS root
 """
 
+TRAIT_HOLDERS = """
+// For each trait the request names: the providers that have it.
+MATCH (rp:Provider)-[:HAS_TRAIT]->(trait:Trait)
+WHERE trait.name IN $names
+RETURN trait.name AS trait, collect(rp.uuid) AS providers
+"""
+
+LINEAGES = """
+// same_subtree: each provider's ancestors, from the root down to itself.
+UNWIND $uuids AS uuid
+MATCH path = (root:Provider)-[:PARENT_OF*0..]->(:Provider {uuid: uuid})
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+RETURN uuid AS provider, [p IN nodes(path) | p.uuid] AS lineage
+"""
+
 TREES = """
-// Whole trees: each provider with its parent, traits, aggregates, and per
-// resource class its capacity, usage and max_unit (for the summaries and the
-// combined-capacity check).
+// The provider summaries: every provider of the trees the answer uses, with
+// its parent, traits and, per resource class, capacity and usage.
 UNWIND $roots AS root_uuid
 MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)
 OPTIONAL MATCH (parent:Provider)-[:PARENT_OF]->(rp)
 RETURN rp.uuid AS uuid, root.uuid AS root, parent.uuid AS parent,
        COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name } AS traits,
-       COLLECT { MATCH (rp)-[:MEMBER_OF]->(a:Aggregate) RETURN a.uuid } AS aggregates,
        COLLECT { MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
                  CALL (inv) {
                    OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
                    RETURN coalesce(sum(allocation.used), 0) AS used
                  }
-                 RETURN {resource_class: inv.resource_class, used: used, max_unit: inv.max_unit,
+                 RETURN {resource_class: inv.resource_class, used: used,
                          capacity: toInteger((inv.total - inv.reserved) * inv.allocation_ratio)}
                } AS inventories
 """
 
 
 # -- the data the combining step works on ---------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ProviderFacts:
-    uuid: str
-    root: str
-    parent: str | None
-    traits: frozenset[str]
-    aggregates: frozenset[str]
-    inventories: dict  # resource class -> {capacity, used, max_unit}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -189,7 +193,10 @@ def explain(graph: Graph, query: str) -> list[QueryTrace]:
 class CandidateSearch:
     def __init__(self, graph: Graph, request: CandidateRequest, trace: list[QueryTrace] | None = None):
         self.graph, self.request, self.trace = graph, request, trace
-        self.facts: dict[str, ProviderFacts] = {}
+        self.root_of: dict[str, str] = {}  # provider -> the root of its own tree
+        self.inventory: dict[tuple[str, str], dict] = {}  # (provider, class) -> capacity, used, max_unit
+        self.anchors: dict[str, set[str]] = {}  # sharing provider -> roots of the trees it serves
+        self.lineage: dict[str, list[str]] = {}  # provider -> root ... provider
 
     def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
         started = time.perf_counter()
@@ -239,9 +246,8 @@ class CandidateSearch:
             if not self.anchor_roots:
                 raise NoCandidates
         self.capacity = self._providers_with_capacity()
-        self._load_trees({root for pairs in self.capacity.values() for _, root in pairs})
-        self.anchors: dict[str, set[str]] = {}
         self._sharing_anchors({rp for pairs in self.capacity.values() for rp, _ in pairs})
+        self.holders = self._trait_holders()
         partials = {}
         for suffix, group in request.groups.items():
             if group.use_same_provider or not (self.sharing or self.has_trees):
@@ -269,7 +275,10 @@ class CandidateSearch:
         found: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for row in self._read("providers_with_capacity", PROVIDERS_WITH_CAPACITY, requests=requests):
             suffix, rc = row["key"].split("\x00")
-            found.setdefault((suffix, rc), set()).add((row["provider"], row["root"]))
+            rp = row["provider"]
+            found.setdefault((suffix, rc), set()).add((rp, row["root"]))
+            self.root_of[rp] = row["root"]
+            self.inventory[rp, rc] = {"used": row["used"], "capacity": row["capacity"], "max_unit": row["max_unit"]}
         for suffix, group in self.request.groups.items():
             for rc in group.resources:
                 if (suffix, rc) not in found:
@@ -284,33 +293,27 @@ class CandidateSearch:
                 self.anchors[rp] = set()
             for row in self._read("sharing_anchors", SHARING_ANCHORS, sharing=missing):
                 self.anchors[row["provider"]].add(row["anchor"])
-            self._load_trees(set().union(*(self.anchors[rp] for rp in missing)))
         return self.anchors
 
-    def _load_trees(self, roots: set[str]) -> None:
-        missing = sorted(roots - self.facts.keys())
-        if not missing:
-            return
-        for row in self._read("trees", TREES, roots=missing):
-            self.facts[row["uuid"]] = ProviderFacts(
-                uuid=row["uuid"],
-                root=row["root"],
-                parent=row["parent"],
-                traits=frozenset(row["traits"]),
-                aggregates=frozenset(row["aggregates"]),
-                inventories={inv["resource_class"]: inv for inv in row["inventories"]},
-            )
+    def _trait_holders(self) -> dict[str, set[str]]:
+        """Trait -> the providers that have it, for every trait the groups name."""
+        names = sorted(set().union(*(g.trait_names for g in self.request.groups.values())))
+        holders = {name: set() for name in names}
+        if names:
+            for row in self._read("trait_holders", TRAIT_HOLDERS, names=names):
+                holders[row["trait"]] = set(row["providers"])
+        return holders
 
-    def _providers_in_aggregates(self, group: RequestGroup) -> set[str]:
+    def _has(self, rp: str, trait: str) -> bool:
+        return rp in self.holders[trait]
+
+    def _providers_in_aggregates(self, member_of: list) -> set[str]:
         rows = self._read(
             "providers_in_aggregates",
             PROVIDERS_IN_AGGREGATES,
-            member_of=[sorted(any_of) for any_of in group.member_of],
+            member_of=[sorted(any_of) for any_of in member_of],
         )
-        in_aggregates = {r["provider"] for r in rows}
-        if not in_aggregates:
-            raise NoCandidates
-        return in_aggregates
+        return {r["provider"] for r in rows}
 
     def _in_anchor_filter(self, root: str) -> bool:
         return self.anchor_roots is None or root in self.anchor_roots
@@ -318,32 +321,36 @@ class CandidateSearch:
     # -- one provider per group --------------------------------------------------
     def _single_provider(self, group: RequestGroup) -> list[PartialRequest]:
         """Every provider that satisfies the whole group on its own."""
-        in_aggregates = self._providers_in_aggregates(group) if group.member_of else None
+        in_aggregates = None
+        if group.member_of:
+            in_aggregates = self._providers_in_aggregates(group.member_of)
+            if not in_aggregates:
+                raise NoCandidates
+        bad_aggregates = self._providers_in_aggregates([group.forbidden_aggregates]) if group.forbidden_aggregates else set()
         if group.resources:
             per_class = [self.capacity[group.suffix, rc] for rc in group.resources]
             pairs = set.intersection(*per_class)
-        elif group.required or in_aggregates is not None:
+        elif group.required:
             # A resourceless group; Placement applies no in_tree to it.
-            if group.required:
-                rows = self._read(
-                    "providers_with_traits",
-                    PROVIDERS_WITH_TRAITS,
-                    required=[sorted(any_of) for any_of in group.required],
-                )
-                pairs = {(r["provider"], r["root"]) for r in rows}
-                self._load_trees({root for _, root in pairs})
-            else:
-                pairs = self._pairs_for(in_aggregates)
+            rows = self._read(
+                "providers_with_traits",
+                PROVIDERS_WITH_TRAITS,
+                required=[sorted(any_of) for any_of in group.required],
+            )
+            pairs = {(r["provider"], r["root"]) for r in rows}
+        elif in_aggregates is not None:
+            rows = self._read("roots_of", ROOTS_OF, uuids=sorted(in_aggregates))
+            pairs = {(r["provider"], r["root"]) for r in rows}
         else:
             return []
+        self.root_of.update(pairs)
 
         def acceptable(rp: str) -> bool:
-            facts = self.facts[rp]
             return (
-                all(any_of & facts.traits for any_of in group.required)
-                and not (group.forbidden & facts.traits)
+                all(any(self._has(rp, t) for t in any_of) for any_of in group.required)
+                and not any(self._has(rp, t) for t in group.forbidden)
                 and (in_aggregates is None or rp in in_aggregates)
-                and not (group.forbidden_aggregates & facts.aggregates)
+                and rp not in bad_aggregates
             )
 
         found = []
@@ -360,17 +367,14 @@ class CandidateSearch:
                     found.append(dataclasses.replace(partial, anchor=anchor))
         return found
 
-    def _pairs_for(self, providers: set[str]) -> set[tuple[str, str]]:
-        """(provider, root) for providers found by aggregate alone; reads their trees."""
-        rows = self._read("roots_of", ROOTS_OF, uuids=sorted(providers))
-        pairs = {(r["provider"], r["root"]) for r in rows}
-        self._load_trees({root for _, root in pairs})
-        return pairs
-
     # -- the unsuffixed group: spread over a tree and its sharing providers ----------
     def _spread_over_tree(self, group: RequestGroup) -> list[PartialRequest]:
-        in_aggregates = self._providers_in_aggregates(group) if group.member_of else None
-        bad_aggregates = group.forbidden_aggregates
+        in_aggregates = None
+        if group.member_of:
+            in_aggregates = self._providers_in_aggregates(group.member_of)
+            if not in_aggregates:
+                raise NoCandidates
+        bad = self._providers_in_aggregates([group.forbidden_aggregates]) if group.forbidden_aggregates else set()
         options: dict[str, dict[str, set[str]]] | None = None  # anchor -> class -> providers
         for rc in group.resources:
             pairs = set(self.capacity[group.suffix, rc])
@@ -385,12 +389,8 @@ class CandidateSearch:
             if in_aggregates is not None:
                 # An aggregate on the root spans the whole tree.
                 pairs = {(rp, root) for rp, root in pairs if rp in in_aggregates or root in in_aggregates}
-            if bad_aggregates:
-                pairs = {
-                    (rp, root)
-                    for rp, root in pairs
-                    if not (bad_aggregates & (self.facts[rp].aggregates | self.facts[root].aggregates))
-                }
+            if bad:
+                pairs = {(rp, root) for rp, root in pairs if rp not in bad and root not in bad}
             by_anchor: dict[str, set[str]] = {}
             for rp, anchor in pairs:
                 by_anchor.setdefault(anchor, set()).add(rp)
@@ -420,13 +420,9 @@ class CandidateSearch:
     def _traits_satisfied(self, providers: tuple[str, ...], group: RequestGroup) -> bool:
         """Placement's rule for the unsuffixed group: no provider used has a forbidden
         trait, and together the providers used have every required trait."""
-        traits: set[str] = set()
-        for rp in providers:
-            own = self.facts[rp].traits
-            if own & group.forbidden:
-                return False
-            traits |= own
-        return all(any_of & traits for any_of in group.required)
+        if any(self._has(rp, t) for rp in providers for t in group.forbidden):
+            return False
+        return all(any(self._has(rp, t) for rp in providers for t in any_of) for any_of in group.required)
 
     # -- combining the groups -------------------------------------------------------
     def _combine(self, partials: dict[str, list[PartialRequest]]) -> list[dict]:
@@ -435,6 +431,9 @@ class CandidateSearch:
         for suffix, found in partials.items():
             for partial in found:
                 by_anchor.setdefault(partial.anchor, {}).setdefault(suffix, []).append(partial)
+        if self.request.same_subtrees:
+            named = set().union(*self.request.same_subtrees)
+            self._load_lineages({rp for s in named & set(partials) for p in partials[s] for rp in p.providers})
         isolate = self.request.group_policy == "isolate"
         limit = self.request.limit
         results: dict[tuple, dict] = {}
@@ -455,7 +454,7 @@ class CandidateSearch:
         """The product of one partial request per group, pruned as it is built:
         a branch stops as soon as a provider would be over capacity or over
         max_unit, or (with isolate) two suffixed groups share a provider."""
-        facts = self.facts
+        inventory = self.inventory
 
         def extend(index: int, chosen: tuple, totals: dict, granular: frozenset) -> Iterator[tuple]:
             if index == len(lists):
@@ -473,8 +472,8 @@ class CandidateSearch:
                 fits = True
                 for rp, rc, amount in partial.resources:
                     total = next_totals.get((rp, rc), 0) + amount
-                    inventory = facts[rp].inventories[rc]
-                    if inventory["used"] + total > inventory["capacity"] or total > inventory["max_unit"]:
+                    limits = inventory[rp, rc]
+                    if limits["used"] + total > limits["capacity"] or total > limits["max_unit"]:
                         fits = False
                         break
                     next_totals[rp, rc] = total
@@ -483,36 +482,38 @@ class CandidateSearch:
 
         return extend(0, (), {}, frozenset())
 
+    def _load_lineages(self, providers: set[str]) -> None:
+        missing = sorted(providers - self.lineage.keys())
+        if missing:
+            for row in self._read("lineages", LINEAGES, uuids=missing):
+                self.lineage[row["provider"]] = row["lineage"]
+
     def _same_subtree_satisfied(self, combination: tuple[PartialRequest, ...]) -> bool:
+        """For each same_subtree set: one of the providers chosen for its groups is
+        an ancestor (or the same) of all the others."""
         for subtree in self.request.same_subtrees:
             providers = set().union(*(p.providers for p in combination if p.suffix in subtree))
-            if not any(all(top in self._ancestry(rp) for rp in providers) for top in providers):
+            if not any(all(top in self.lineage[rp] for rp in providers) for top in providers):
                 return False
         return True
-
-    def _ancestry(self, rp: str) -> set[str]:
-        """The provider and all its ancestors."""
-        chain = set()
-        while rp is not None:
-            chain.add(rp)
-            rp = self.facts[rp].parent
-        return chain
 
     # -- the summaries ---------------------------------------------------------------
     def _summaries(self, allocation_requests: list[dict]) -> dict:
         """Every provider of every tree that an allocation request uses."""
-        roots = {self.facts[rp].root for ar in allocation_requests for rp in ar["allocations"]}
+        roots = sorted({self.root_of[rp] for ar in allocation_requests for rp in ar["allocations"]})
+        if not roots:
+            return {}
         return {
-            facts.uuid: {
+            row["uuid"]: {
                 "resources": {
-                    rc: {"capacity": inv["capacity"], "used": inv["used"]} for rc, inv in facts.inventories.items()
+                    inv["resource_class"]: {"capacity": inv["capacity"], "used": inv["used"]}
+                    for inv in row["inventories"]
                 },
-                "traits": sorted(facts.traits),
-                "parent_provider_uuid": facts.parent,
-                "root_provider_uuid": facts.root,
+                "traits": sorted(row["traits"]),
+                "parent_provider_uuid": row["parent"],
+                "root_provider_uuid": row["root"],
             }
-            for facts in self.facts.values()
-            if facts.root in roots
+            for row in self._read("trees", TREES, roots=roots)
         }
 
 
