@@ -12,11 +12,11 @@ Two rules shape the comparison:
   ``limit`` the check is: as many candidates, each one among Placement's
   unlimited answer, and summaries for exactly the trees they use.
 * **Known Placement bugs are named, not copied** (``docs/divergences.md``).
-  :data:`SHARING_ANCHOR_BUG`: when the answers differ, the query is asked
-  again of Placement with that bug fixed in-process; if the fixed Placement
+  Each has an in-process fix (:data:`FIXES`): when the answers differ, the
+  query is asked again of Placement with a fix applied; if the fixed Placement
   agrees with the graph engine, the difference is that bug, otherwise it is a
-  failure. :data:`UNKNOWN_NAME_HIDDEN`: Placement answers an empty 200 where
-  the graph engine reports an unknown trait or class name with a 400.
+  failure. :data:`UNKNOWN_NAME_HIDDEN` has no fix to try: Placement answers an
+  empty 200 where the graph engine reports an unknown name with a 400.
 """
 
 from __future__ import annotations
@@ -36,14 +36,26 @@ from workbench.oracle import PlacementOracle
 from workbench.scenario import Scenario
 
 SHARING_ANCHOR_BUG = "placement-sharing-anchor-collapse"
+NESTED_SHARING_500 = "placement-nested-sharing-provider-500"
+SHARED_AMOUNTS_BUG = "placement-shared-request-amounts"
 UNKNOWN_NAME_HIDDEN = "placement-unknown-name-hidden"
 DIVERGENCES = {
     SHARING_ANCHOR_BUG: (
         "Placement 16.0.0 compares allocation requests without their anchor tree, so when the "
         "unsuffixed group is met only by a sharing provider, the copies for each tree collapse "
         "into one arbitrary tree and, combined with suffixed groups, every other tree's "
-        "candidates are dropped. The graph engine keeps each tree's candidates; Placement with "
-        "the anchor included in the comparison agrees with it."
+        "candidates are dropped. The graph engine keeps each tree's candidates."
+    ),
+    NESTED_SHARING_500: (
+        "A sharing provider that is itself nested (a child in some tree) serves another tree: "
+        "Placement 16.0.0 builds provider summaries only for the anchor trees, not for the sharing "
+        "provider's own tree, and fails with a KeyError (HTTP 500). The graph engine answers."
+    ),
+    SHARED_AMOUNTS_BUG: (
+        "Without group_policy=none, Placement 16.0.0 shares one AllocationRequestResource object "
+        "between candidates and adds a suffixed group's amount into it when both groups land on the "
+        "same provider and class, so later candidates report inflated amounts (3 VCPU for a "
+        "2 VCPU request) or are dropped as over capacity. The graph engine sums per candidate."
     ),
     UNKNOWN_NAME_HIDDEN: (
         "Placement checks trait and resource-class names group by group while it searches, and stops at the "
@@ -96,27 +108,45 @@ def compare(graph: Graph, oracle: PlacementOracle, query: str, names: dict[str, 
     status, theirs = oracle.allocation_candidates(query)
     ours_status, ours = ask_graph(graph, query)
     verdict = Verdict(query, status, ours_status, placement=theirs, ours=ours)
+    verdict.difference = _difference(oracle, query, status, theirs, ours_status, ours, names)
+    if verdict.difference:
+        verdict.divergence = _known_bug(oracle, query, status, theirs, ours_status, ours, names)
+    return verdict
+
+
+def _difference(oracle, query, status, theirs, ours_status, ours, names) -> str:
     if status != ours_status:
-        verdict.difference = f"status: Placement {status}, graph {ours_status}\n  Placement: {theirs}\n  graph: {ours}"
-        if status == 200 and not theirs["allocation_requests"] and _unknown_name_error(ours):
-            verdict.divergence = UNKNOWN_NAME_HIDDEN
-        return verdict
+        return f"status: Placement {status}, graph {ours_status}\n  Placement: {theirs}\n  graph: {ours}"
     if status != 200:
         if theirs["errors"][0].get("code") != ours["errors"][0]["code"]:
-            verdict.difference = f"error code: Placement {theirs['errors'][0]}, graph {ours['errors'][0]}"
-        return verdict
+            return f"error code: Placement {theirs['errors'][0]}, graph {ours['errors'][0]}"
+        return ""
     pairs = parse_qsl(query, keep_blank_values=True)
     if any(k == "limit" for k, _ in pairs):
         unlimited = build_query([(k, v) for k, v in pairs if k != "limit"])
-        verdict.difference = _limited_difference(oracle, unlimited, theirs, ours, names)
-    else:
-        verdict.difference = diff_candidates(theirs, ours, names)
-    if verdict.difference:
-        with sharing_anchor_bug_fixed():
-            _, fixed = oracle.allocation_candidates(query)
-        if not diff_candidates(fixed, ours, names):
-            verdict.divergence = SHARING_ANCHOR_BUG
-    return verdict
+        return _limited_difference(oracle, unlimited, theirs, ours, names)
+    return diff_candidates(theirs, ours, names)
+
+
+def _known_bug(oracle, query, status, theirs, ours_status, ours, names) -> str | None:
+    """The name of the known Placement bug that explains a difference, if one does.
+
+    Each bug has an in-process fix; the query is asked again of the fixed
+    Placement (each fix alone, then all together) and the difference counts as
+    that bug only if the fixed Placement then agrees with the graph.
+    """
+    if status == 200 and ours_status == 400 and not theirs["allocation_requests"] and _unknown_name_error(ours):
+        return UNKNOWN_NAME_HIDDEN
+    candidates_to_try = [(name, [fix]) for name, fix in FIXES.items()]
+    candidates_to_try.append((" + ".join(FIXES), list(FIXES.values())))
+    for name, fixes in candidates_to_try:
+        with contextlib.ExitStack() as stack:
+            for fix in fixes:
+                stack.enter_context(fix())
+            fixed_status, fixed = oracle.allocation_candidates(query)
+            if not _difference(oracle, query, fixed_status, fixed, ours_status, ours, names):
+                return name
+    return None
 
 
 def _unknown_name_error(body: dict) -> bool:
@@ -126,7 +156,9 @@ def _unknown_name_error(body: dict) -> bool:
 
 def _limited_difference(oracle, unlimited_query, theirs, ours, names) -> str:
     """With limit: same count, every candidate valid, summaries for their trees."""
-    _, everything = oracle.allocation_candidates(unlimited_query)
+    status, everything = oracle.allocation_candidates(unlimited_query)
+    if status != 200:
+        return f"Placement answered the query without limit with {status}: {everything}"
     full = normalise_candidates(everything)
     allowed = {canonical_json(r) for r in full["allocation_requests"]}
     mine = normalise_candidates(ours)
@@ -136,6 +168,8 @@ def _limited_difference(oracle, unlimited_query, theirs, ours, names) -> str:
             f"limit: Placement returned {len(theirs['allocation_requests'])}, graph {len(mine['allocation_requests'])}"
         )
     problems += [f"not a valid candidate: {r}" for r in mine["allocation_requests"] if canonical_json(r) not in allowed]
+    if problems:
+        return "\n".join(problems)
     roots = {
         full["provider_summaries"][rp]["root_provider_uuid"]
         for r in mine["allocation_requests"]
@@ -143,12 +177,12 @@ def _limited_difference(oracle, unlimited_query, theirs, ours, names) -> str:
     }
     expected = {rp: s for rp, s in full["provider_summaries"].items() if s["root_provider_uuid"] in roots}
     if expected != mine["provider_summaries"]:
-        problems.append(
-            "summaries: " + diff_candidates({"allocation_requests": [], "provider_summaries": expected},
-                                            {"allocation_requests": [], "provider_summaries": ours["provider_summaries"]},
-                                            names)
+        return "summaries: " + diff_candidates(
+            {"allocation_requests": [], "provider_summaries": expected},
+            {"allocation_requests": [], "provider_summaries": ours["provider_summaries"]},
+            names,
         )
-    return "\n".join(problems)
+    return ""
 
 
 @contextlib.contextmanager
@@ -181,3 +215,59 @@ def sharing_anchor_bug_fixed():
         yield
     finally:
         cls.__eq__, cls.__hash__, ac._consolidate_allocation_requests = saved_eq, saved_hash, saved_consolidate
+
+
+@contextlib.contextmanager
+def nested_sharing_summaries_fixed():
+    """Build provider summaries for a sharing provider's own tree too.
+
+    Placement builds them only for the trees in ``rp_candidates.all_rps``
+    (providers and anchor roots); a nested sharing provider's own root can be
+    neither, and the lookup of its summary then fails (KeyError, HTTP 500).
+    """
+    from placement.objects import allocation_candidate as ac
+    from placement.objects import research_context as res_ctx
+    from placement.objects import trait as trait_obj
+
+    saved = ac._alloc_candidates_multiple_providers
+
+    def multiple_providers(rg_ctx, rw_ctx, rp_candidates):
+        if rp_candidates:
+            roots = {root for _, root in res_ctx.get_providers_with_root(rg_ctx.context, rp_candidates.rps, None)}
+            traits = trait_obj.get_traits_by_provider_tree(rg_ctx.context, roots)
+            ac._build_provider_summaries(rg_ctx.context, rw_ctx, roots, traits)
+        return saved(rg_ctx, rw_ctx, rp_candidates)
+
+    ac._alloc_candidates_multiple_providers = multiple_providers
+    try:
+        yield
+    finally:
+        ac._alloc_candidates_multiple_providers = saved
+
+
+@contextlib.contextmanager
+def shared_amounts_fixed():
+    """Copy an allocation request resource before adding to it, whatever the group_policy.
+
+    ``copy_arr_if_needed`` copies only under group_policy=none, so with isolate
+    (or a single suffixed group) the consolidation adds into an object other
+    candidates share.
+    """
+    import copy
+
+    from placement.objects import research_context as res_ctx
+
+    cls = res_ctx.RequestWideSearchContext
+    saved = cls.copy_arr_if_needed
+    cls.copy_arr_if_needed = lambda self, arr: copy.copy(arr) if arr.resource_class in self.multi_group_rcs else arr
+    try:
+        yield
+    finally:
+        cls.copy_arr_if_needed = saved
+
+
+FIXES = {
+    SHARING_ANCHOR_BUG: sharing_anchor_bug_fixed,
+    NESTED_SHARING_500: nested_sharing_summaries_fixed,
+    SHARED_AMOUNTS_BUG: shared_amounts_fixed,
+}
