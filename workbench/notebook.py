@@ -13,8 +13,12 @@ import pandas as pd
 
 from workbench.db import Graph
 from workbench.engine import loader
-from workbench.ids import derive_uuid  # noqa: F401  (notebooks name consumers by their derived UUID)
-from workbench.report import provider_names as names  # noqa: F401
+from workbench.ids import derive_uuid
+from workbench.report import provider_names as names
+
+# derive_uuid and names are here for the notebooks: consumers are named by
+# their derived UUID, and answers are printed with provider names.
+__all__ = ["ROOT", "cypher", "derive_uuid", "names", "scenario_path", "start"]
 from workbench.scenario import Scenario, load_file
 
 ROOT = Path(__file__).resolve().parent.parent
