@@ -45,6 +45,7 @@ MAX_INT = 2147483647
 # Odds (numerator, denominator) of the rarer cloud shapes.
 SHARING_ROOT_ODDS = (1, 3)  # a tree after the first is a sharing provider
 NESTED_SHARING_ODDS = (1, 12)  # a child is a sharing provider
+LIMIT_ODDS = (1, 8)  # a query has limit=1..3
 MAX_DEPTH = 3  # levels in a tree, the root included
 CHILDREN = (3, 2, 2, 2)  # most children of a provider at each level
 
@@ -95,6 +96,9 @@ class Cloud:
     sharing_providers: list[str]
     nested: bool
 
+    def __repr__(self):  # how hypothesis shows it in a falsifying example
+        return f"Cloud(document={self.document!r})"
+
     @property
     def provider_names(self) -> list[str]:
         return list(self.providers)
@@ -136,7 +140,7 @@ def inventory(draw):
     ratio = draw(weighted({1.0: 5, 1.5: 1, 2.0: 1, 0.5: 1, 16.0: 1, 1.1: 1}))
     if ratio != 1.0:
         spec["allocation_ratio"] = ratio
-    return spec
+    return spec if len(spec) > 1 else total
 
 
 def _inventory_fields(spec) -> dict:
@@ -168,7 +172,10 @@ def provider(draw, name: str, *, root: bool, sharing: bool):
         classes = list(dict.fromkeys(classes))
     elif root:
         common = ("VCPU", "MEMORY_MB", "DISK_GB")
-        classes = draw(st.lists(st.sampled_from(common + RESOURCE_CLASSES), max_size=3, unique=True))
+        at_least = 0 if draw(chance(1, 5)) else 1  # most compute roots have some inventory
+        classes = draw(
+            st.lists(st.sampled_from(common + RESOURCE_CLASSES), min_size=at_least, max_size=3, unique=True)
+        )
     else:
         common = ("VCPU", "SRIOV_NET_VF", "VGPU", "MEMORY_MB")
         classes = draw(st.lists(st.sampled_from(common + RESOURCE_CLASSES), max_size=2, unique=True))
@@ -197,7 +204,7 @@ def provider(draw, name: str, *, root: bool, sharing: bool):
 
 @st.composite
 def clouds(draw) -> Cloud:
-    n_trees = draw(st.integers(1, 4))
+    n_trees = draw(weighted({1: 2, 2: 3, 3: 3, 4: 2}))
     budget = MAX_PROVIDERS
     documents: list[dict] = []
     infos: dict[str, ProviderInfo] = {}
@@ -304,7 +311,7 @@ class Target:
 
     root: str
     providers: list[ProviderInfo]  # the tree's providers
-    slots: list[Slot]  # the tree's inventories and those of every sharing provider
+    slots: list[Slot]  # the inventories of the tree and of the sharing providers serving it
 
 
 @st.composite
@@ -333,18 +340,20 @@ def any_amount(draw, cloud: Cloud, rc: str) -> int:
 
 
 @st.composite
-def resources_value(draw, cloud: Cloud, target: Target, max_classes: int, single_provider: bool) -> str:
-    """``RC:N,...``: mostly what the target tree (for a granular group: one of
-    its providers or a sharing provider) can give, in amounts that fit."""
-    if target.slots and not draw(chance(1, 8)):
-        if single_provider:
-            rp = draw(st.sampled_from(sorted({s.provider for s in target.slots})))
-            pool = [s for s in target.slots if s.provider == rp]
-        else:
-            pool = target.slots
+def resources_value(draw, cloud: Cloud, target: Target, max_classes: int, provider: str | None = None):
+    """``RC:N,...`` and the providers aimed at: mostly what the target tree
+    can give (for a granular group: what ``provider`` can give), in amounts
+    that fit."""
+    pool = [s for s in target.slots if provider is None or s.provider == provider]
+    if pool and not draw(chance(1, 8)):
         chosen = draw(
             st.lists(st.sampled_from(pool), min_size=1, max_size=max_classes, unique_by=lambda s: s.resource_class)
         )
+        shared = [s for s in pool if s.provider in cloud.sharing_providers and s.root != target.root]
+        if provider is None and shared and draw(chance(1, 3)):
+            # Make a sharing provider of another tree one of the choices.
+            first = draw(st.sampled_from(shared))
+            chosen = [first] + [s for s in chosen if s.resource_class != first.resource_class][: max_classes - 1]
         parts = []
         for slot in chosen:
             fitting = slot.fitting()
@@ -353,12 +362,12 @@ def resources_value(draw, cloud: Cloud, target: Target, max_classes: int, single
             else:
                 n = draw(any_amount(cloud, slot.resource_class))
             parts.append(f"{slot.resource_class}:{n}")
-        return ",".join(parts)
+        return ",".join(parts), [cloud.providers[s.provider] for s in chosen]
     present = cloud.classes_present
     # Mostly classes that some provider has; sometimes any class of the vocabulary.
-    pool = st.sampled_from(present) if present and not draw(chance(1, 4)) else st.sampled_from(RESOURCE_CLASSES)
-    classes = draw(st.lists(pool, min_size=1, max_size=max_classes, unique=True))
-    return ",".join(f"{rc}:{draw(any_amount(cloud, rc))}" for rc in classes)
+    classes_pool = st.sampled_from(present) if present and not draw(chance(1, 4)) else st.sampled_from(RESOURCE_CLASSES)
+    classes = draw(st.lists(classes_pool, min_size=1, max_size=max_classes, unique=True))
+    return ",".join(f"{rc}:{draw(any_amount(cloud, rc))}" for rc in classes), list(target.providers)
 
 
 @st.composite
@@ -376,8 +385,14 @@ def required_value(draw, own: tuple[str, ...]) -> str:
         names = draw(st.lists(trait_name(own), min_size=2, max_size=3, unique=True))
         return "in:" + ",".join(names)
     names = draw(st.lists(trait_name(own), min_size=1, max_size=2, unique=True))
-    # A forbidden trait is drawn from the whole vocabulary (not from the target's own).
-    return ",".join(("!" + draw(st.sampled_from(QUERY_TRAITS))) if draw(chance(1, 3)) else n for n in names)
+    # A forbidden trait: mostly one the target lacks, sometimes any.
+    others = [t for t in QUERY_TRAITS if t not in own]
+    return ",".join(
+        "!" + draw(st.sampled_from(others if others and not draw(chance(1, 3)) else QUERY_TRAITS))
+        if draw(chance(1, 3))
+        else n
+        for n in names
+    )
 
 
 @st.composite
@@ -403,23 +418,24 @@ def member_of_value(draw, own: tuple[str, ...]) -> str:
 
 
 @st.composite
-def group_filters(draw, cloud: Cloud, target: Target, suffix: str, resourceless: bool) -> list[tuple[str, str]]:
-    """requiredS / member_ofS / in_treeS for one group (repeats allowed)."""
-    # The traits and aggregates the group is most likely to find.
-    if suffix:
-        aimed = draw(st.sampled_from(target.providers))
-        own_traits, own_aggregates = aimed.traits, aimed.aggregates
-    else:
-        own_traits = tuple(sorted({t for p in target.providers for t in p.traits}))
-        own_aggregates = tuple(sorted({a for p in target.providers for a in p.aggregates}))
+def group_filters(
+    draw, cloud: Cloud, target: Target, suffix: str, resourceless: bool, aimed: list[ProviderInfo]
+) -> list[tuple[str, str]]:
+    """requiredS / member_ofS / in_treeS for one group (repeats allowed), with
+    traits and aggregates mostly those of the ``aimed`` providers (and, for
+    member_of, their roots: an aggregate on the root spans the tree)."""
+    own_traits = tuple(sorted({t for p in aimed for t in p.traits}))
+    roots = [cloud.providers[p.root] for p in aimed] if not suffix else []
+    own_aggregates = tuple(sorted({a for p in aimed + roots for a in p.aggregates}))
     pairs = []
+    # Filters on what the aimed providers have are the likelier ones.
     if resourceless:
-        n_required = draw(weighted({1: 2, 0: 1, 2: 1}))
+        n_required = draw(weighted({1: 2, 0: 1, 2: 1}) if own_traits else weighted({0: 3, 1: 1}))
     else:
-        n_required = draw(weighted({0: 14, 1: 4, 2: 2}))
+        n_required = draw(weighted({0: 14, 1: 4, 2: 2}) if own_traits else weighted({0: 17, 1: 2, 2: 1}))
     for _ in range(n_required):
         pairs.append((f"required{suffix}", draw(required_value(own_traits))))
-    n_member_of = draw(weighted({0: 16, 1: 3, 2: 1}))
+    n_member_of = draw(weighted({0: 16, 1: 3, 2: 1}) if own_aggregates else weighted({0: 18, 1: 2}))
     if resourceless and not n_required:
         n_member_of = max(n_member_of, 1)
     for _ in range(n_member_of):
@@ -504,8 +520,9 @@ def queries(draw, cloud: Cloud) -> Query:
     n_granular = draw(weighted({0: 9, 1: 5, 2: 4, 3: 2}))
     with_unsuffixed = n_granular == 0 or not draw(chance(1, 5))
     if with_unsuffixed:
-        pairs = [("resources", draw(resources_value(cloud, target, 3, single_provider=False)))]
-        pairs += draw(group_filters(cloud, target, "", resourceless=False))
+        value, aimed = draw(resources_value(cloud, target, 3))
+        pairs = [("resources", value)]
+        pairs += draw(group_filters(cloud, target, "", resourceless=False, aimed=aimed))
         groups.append(pairs)
     suffixes = list(draw(st.permutations(SUFFIXES))[:n_granular])
     # A resourceless group (requiredS / member_ofS only) is valid only when
@@ -514,12 +531,20 @@ def queries(draw, cloud: Cloud) -> Query:
     if empties and all(empties) and not with_unsuffixed:
         empties[-1] = False
     resourceless = [s for s, empty in zip(suffixes, empties) if empty]
+    with_resources = sorted({s.provider for s in target.slots})
     for suffix, empty in zip(suffixes, empties):
         if empty:
-            groups.append(draw(group_filters(cloud, target, suffix, resourceless=True)))
+            # Usually aimed at an ancestor (same_subtree wants one provider
+            # above the others): the root, else any provider of the tree.
+            tree = target.providers
+            with_traits = [p for p in tree if p.traits] or tree
+            aimed = tree[0] if tree[0].traits and not draw(chance(1, 3)) else draw(st.sampled_from(with_traits))
+            groups.append(draw(group_filters(cloud, target, suffix, resourceless=True, aimed=[aimed])))
         else:
-            pairs = [(f"resources{suffix}", draw(resources_value(cloud, target, 2, single_provider=True)))]
-            pairs += draw(group_filters(cloud, target, suffix, resourceless=False))
+            provider = draw(st.sampled_from(with_resources)) if with_resources else None
+            value, aimed = draw(resources_value(cloud, target, 2, provider))
+            pairs = [(f"resources{suffix}", value)]
+            pairs += draw(group_filters(cloud, target, suffix, resourceless=False, aimed=aimed[:1]))
             groups.append(pairs)
     # Placement handles the groups in query order, so vary the order.
     order = draw(st.permutations(range(len(groups))))
@@ -555,7 +580,7 @@ def queries(draw, cloud: Cloud) -> Query:
         names = draw(st.lists(trait_name(root_traits), min_size=1, max_size=2, unique=True))
         params.append(("root_required", ",".join(("!" + n) if draw(chance(1, 3)) else n for n in names)))
         features.add("root_required")
-    if draw(chance(1, 8)):
+    if draw(chance(*LIMIT_ODDS)):
         params.append(("limit", str(draw(st.integers(1, 3)))))
         features.add("limit")
     if draw(chance(1, 25)):

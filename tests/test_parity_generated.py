@@ -9,7 +9,7 @@ providers, sharing providers, traits, aggregates, consumers; see
 suffixes, group_policy, same_subtree with resourceless groups, limit). Each
 cloud is loaded once into Neo4j and once into a fresh in-memory Placement;
 every query is asked of both and judged by :func:`workbench.parity.compare`
-(agreement, or the one named known Placement bug).
+(agreement, or a difference explained by a named known Placement bug).
 
 Runs are reproducible: ``derandomize=True`` and no example database, so CI
 sees the same cases every time. Shrinking is off by default: each example
@@ -17,7 +17,8 @@ needs a Neo4j load and a Placement load, so shrinking one failure takes
 minutes; the failure report already holds a small cloud and only the failing
 queries. Environment knobs for exploration:
 
-* ``PARITY_EXAMPLES=N``: number of clouds (default 60, well over 300 queries);
+* ``PARITY_EXAMPLES=N``: number of clouds (default 40, with 8-14 queries
+  each: over 400 queries);
 * ``PARITY_RANDOM=1``: a new random seed per run (hypothesis prints it with a
   failure; replay with ``--hypothesis-seed``);
 * ``PARITY_SHRINK=1``: let hypothesis shrink a failure.
@@ -27,7 +28,8 @@ A disagreement fails with the scenario as YAML (loadable with
 both answers summarised and ``verdict.difference``.
 
 ``test_minimal_reproduction`` keeps the minimised disagreements found so far,
-each with a note on which engine is right.
+each with a note on which engine is right and the named Placement bug that
+must explain it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from workbench.engine import loader
 from workbench.oracle import PlacementOracle
 from workbench.scenario import Scenario, parse
 
-EXAMPLES = int(os.environ.get("PARITY_EXAMPLES", "60"))
+DEFAULT_EXAMPLES = 40
+EXAMPLES = int(os.environ.get("PARITY_EXAMPLES", str(DEFAULT_EXAMPLES)))
 MIN_QUERIES = 300  # per run, in total, at the default number of examples
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
 if os.environ.get("PARITY_SHRINK"):
@@ -138,8 +141,11 @@ def _record(cloud: Cloud, query: Query, verdict: parity.Verdict | None) -> None:
         STATS["sizes"]["crash"] += 1
         return
     STATS["statuses"][verdict.status] += 1
+    if verdict.divergence:
+        run[f"divergence {verdict.divergence}"] += 1
+        event(f"divergence: {verdict.divergence}")
     if verdict.status != 200:
-        STATS["sizes"]["error"] += 1
+        STATS["sizes"][f"error {verdict.status}"] += 1
         event(f"answer: error {verdict.status}")
         return
     n = len(verdict.placement["allocation_requests"])
@@ -156,9 +162,6 @@ def _record(cloud: Cloud, query: Query, verdict: parity.Verdict | None) -> None:
                 run["with_shared_candidate"] += 1
                 event("a candidate uses a sharing provider of another tree")
                 break
-    if verdict.divergence:
-        run[f"divergence {verdict.divergence}"] += 1
-        event(f"divergence: {verdict.divergence}")
 
 
 # -- the property -------------------------------------------------------------------
@@ -173,7 +176,7 @@ def _record(cloud: Cloud, query: Query, verdict: parity.Verdict | None) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
-@given(case=cloud_and_queries(min_queries=4, max_queries=10))
+@given(case=cloud_and_queries(min_queries=8, max_queries=14))
 def test_random_clouds_agree_with_placement(graph, case):
     cloud, queries = case
     scenario = parse(cloud.document, source="<generated>")
@@ -189,10 +192,10 @@ def test_random_clouds_agree_with_placement(graph, case):
                 failures.append((query.text, *failure))
     if failures:
         STATS["run"]["failing_examples"] += 1
-    assert not failures, _report(cloud.document, failures)
+        pytest.fail(_report(cloud.document, failures), pytrace=False)
 
 
-def test_summary_of_generated_cases(request):
+def test_summary_of_generated_cases(capsys):
     """Report what the property test covered (it runs first, in file order)."""
     run = STATS["run"]
     if not run["queries"]:
@@ -208,16 +211,12 @@ def test_summary_of_generated_cases(request):
         + ", ".join(f"{k}: {v}/{STATS['features_with_candidates'][k]}" for k, v in sorted(STATS["features"].items())),
     ]
     lines += [f"  {k}: {v}" for k, v in sorted(run.items()) if k.startswith("divergence")]
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        if reporter is not None:
-            reporter.write_line(line)
-        else:  # pragma: no cover
-            print(line)
+    with capsys.disabled():  # shown in the normal pytest output
+        print("\n".join(lines))
     if run["failing_examples"]:
         pytest.skip("the property test failed, so it stopped early: no coverage check")
     # Guards on the generator itself: enough cases, and enough of them non-trivial.
-    if EXAMPLES >= 60:
+    if EXAMPLES >= DEFAULT_EXAMPLES:
         assert run["queries"] >= MIN_QUERIES, "too few queries compared"
     assert run["with_candidates"] >= run["queries"] // 4, "too few generated queries have candidates"
     for feature in ("granular", "same_subtree", "resourceless", "cloud_has_sharing", "member_of", "required"):
@@ -226,10 +225,13 @@ def test_summary_of_generated_cases(request):
 
 # -- minimised disagreements found by the property test -------------------------------
 #
-# Each case: a scenario, a query, and which engine is right (from reading
-# placement/objects/allocation_candidate.py and research_context.py of
-# openstack-placement 16.0.0). They fail until the disagreement is resolved,
-# either in the engine or by naming a known Placement bug in workbench/parity.py.
+# Each case: a scenario, a query, and the named known Placement bug
+# (workbench/parity.py, docs/divergences.md) that must explain the difference.
+# Which engine is right comes from reading placement/objects/
+# allocation_candidate.py and research_context.py of openstack-placement
+# 16.0.0; in all of these the graph engine is. A case fails if the engines
+# come to agree (the bug's entry may then be retired), if the difference is
+# no longer explained by that bug, or if the comparison itself breaks.
 
 MINIMAL_CASES = {
     # Placement 500 (KeyError in _alloc_candidates_multiple_providers): a nested
@@ -239,7 +241,7 @@ MINIMAL_CASES = {
     # provider's own root is neither, so rw_ctx.summaries_by_id[sr0_0] is
     # missing. The graph answers cn0{VCPU:1} + sr0_0{DISK_GB:1}, as Placement
     # itself does for the same resources split into a granular group
-    # ("resources=VCPU:1&resources1=DISK_GB:1"). The graph is right.
+    # ("resources=VCPU:1&resources1=DISK_GB:1").
     "nested-sharing-provider-500": (
         """
         providers:
@@ -254,6 +256,7 @@ MINIMAL_CASES = {
             aggregates: [aggA]
         """,
         "resources=VCPU:1,DISK_GB:1",
+        parity.NESTED_SHARING_500,
     ),
     # Wrong amounts from Placement: with group_policy absent or isolate,
     # RequestWideSearchContext.copy_arr_if_needed does not copy, so
@@ -263,8 +266,7 @@ MINIMAL_CASES = {
     # candidate using the unsuffixed cn0 request says VCPU:2, e.g. Placement
     # returns cn0{VCPU:2} + cn0_0{VCPU:1} with mappings '': [cn0], '1': [cn0_0]
     # (3 VCPU for a 2 VCPU request), and over-full amounts make it drop valid
-    # candidates. With group_policy=none (where it copies) both agree. The
-    # graph is right.
+    # candidates. With group_policy=none (where it copies) both agree.
     "shared-arr-amounts-no-policy": (
         """
         providers:
@@ -275,6 +277,7 @@ MINIMAL_CASES = {
             inventories: {VCPU: 4}
         """,
         "resources=VCPU:1&resources1=VCPU:1",
+        parity.SHARED_AMOUNTS_BUG,
     ),
     "shared-arr-amounts-isolate": (
         """
@@ -286,13 +289,14 @@ MINIMAL_CASES = {
             inventories: {VCPU: 4}
         """,
         "resources=VCPU:1&resources1=VCPU:1&resources2=VCPU:1&group_policy=isolate",
+        parity.SHARED_AMOUNTS_BUG,
     ),
-    # parity.compare crashes (KeyError in _limited_difference) when a limited
-    # query meets the known sharing-anchor divergence: the unlimited Placement
-    # answer it checks the graph's candidates against is Placement's buggy
-    # (empty) one, so the graph's provider has no summary there. Without
-    # limit the verdict is the named divergence; with limit it should be too.
-    "limit-with-known-divergence-crashes-compare": (
+    # The sharing-anchor collapse met with limit: Placement answers nothing
+    # (the cn0-anchored copy of ss1's DISK_GB collapsed into ss1's own tree),
+    # the graph cn0_1{VCPU:1} + ss1{DISK_GB:1}. parity.compare used to crash
+    # here (KeyError in _limited_difference, which looked the graph's
+    # providers up in Placement's buggy unlimited answer).
+    "sharing-anchor-collapse-with-limit": (
         """
         providers:
         - name: cn0
@@ -306,17 +310,21 @@ MINIMAL_CASES = {
           aggregates: [aggB]
         """,
         "resources1=VCPU:1&resources=DISK_GB:1&limit=3",
+        parity.SHARING_ANCHOR_BUG,
     ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MINIMAL_CASES))
 def test_minimal_reproduction(graph, name):
-    text, query = MINIMAL_CASES[name]
+    text, query, bug = MINIMAL_CASES[name]
     document = yaml.safe_load(text)
     scenario = parse(document, source=name)
     loader.load(graph, scenario, reset=True)
     with PlacementOracle() as oracle:
         oracle.load(scenario)
-        _, failure = _judge(graph, oracle, scenario, query)
-    assert failure is None, _report(document, [(query, *failure)])
+        verdict, failure = _judge(graph, oracle, scenario, query)
+    if failure:
+        pytest.fail(_report(document, [(query, *failure)]), pytrace=False)
+    assert not verdict.agrees, f"the engines now agree: is {bug} fixed in Placement?"
+    assert verdict.divergence == bug, f"explained by {verdict.divergence}, expected {bug}:\n{verdict.difference}"
