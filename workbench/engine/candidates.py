@@ -68,8 +68,11 @@ WHERE used + req.amount <= (inv.total - inv.reserved) * inv.allocation_ratio
 MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
 WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
   AND (req.tree_root IS NULL OR root.uuid = req.tree_root)
-RETURN req.key AS key, rp.uuid AS provider, root.uuid AS root, used, inv.max_unit AS max_unit,
-       toInteger((inv.total - inv.reserved) * inv.allocation_ratio) AS capacity
+// One row per requested class, the providers as a list: thousands of small
+// records cost far more to send and decode than one list.
+RETURN req.key AS key,
+       collect([rp.uuid, root.uuid, used, toInteger((inv.total - inv.reserved) * inv.allocation_ratio),
+                inv.max_unit]) AS providers
 """
 
 SHARING_ANCHORS = """
@@ -134,20 +137,21 @@ RETURN uuid AS provider, [p IN nodes(path) | p.uuid] AS lineage
 
 TREES = """
 // The provider summaries: every provider of the trees the answer uses, with
-// its parent, traits and, per resource class, capacity and usage.
+// its parent, traits and, per resource class, capacity and usage. One row per
+// tree, its providers as lists (cheaper to send than a record each).
 UNWIND $roots AS root_uuid
 MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)
 OPTIONAL MATCH (parent:Provider)-[:PARENT_OF]->(rp)
-RETURN rp.uuid AS uuid, root.uuid AS root, parent.uuid AS parent,
-       COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name } AS traits,
-       COLLECT { MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
-                 CALL (inv) {
-                   OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
-                   RETURN coalesce(sum(allocation.used), 0) AS used
-                 }
-                 RETURN {resource_class: inv.resource_class, used: used,
-                         capacity: toInteger((inv.total - inv.reserved) * inv.allocation_ratio)}
-               } AS inventories
+WITH root, rp, parent,
+     COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name } AS traits,
+     COLLECT { MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
+               CALL (inv) {
+                 OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
+                 RETURN coalesce(sum(allocation.used), 0) AS used
+               }
+               RETURN [inv.resource_class, toInteger((inv.total - inv.reserved) * inv.allocation_ratio), used]
+             } AS inventories
+RETURN root.uuid AS root, collect([rp.uuid, parent.uuid, traits, inventories]) AS providers
 """
 
 
@@ -275,10 +279,11 @@ class CandidateSearch:
         found: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for row in self._read("providers_with_capacity", PROVIDERS_WITH_CAPACITY, requests=requests):
             suffix, rc = row["key"].split("\x00")
-            rp = row["provider"]
-            found.setdefault((suffix, rc), set()).add((rp, row["root"]))
-            self.root_of[rp] = row["root"]
-            self.inventory[rp, rc] = {"used": row["used"], "capacity": row["capacity"], "max_unit": row["max_unit"]}
+            pairs = found.setdefault((suffix, rc), set())
+            for rp, root, used, capacity, max_unit in row["providers"]:
+                pairs.add((rp, root))
+                self.root_of[rp] = root
+                self.inventory[rp, rc] = {"used": used, "capacity": capacity, "max_unit": max_unit}
         for suffix, group in self.request.groups.items():
             for rc in group.resources:
                 if (suffix, rc) not in found:
@@ -504,16 +509,14 @@ class CandidateSearch:
         if not roots:
             return {}
         return {
-            row["uuid"]: {
-                "resources": {
-                    inv["resource_class"]: {"capacity": inv["capacity"], "used": inv["used"]}
-                    for inv in row["inventories"]
-                },
-                "traits": sorted(row["traits"]),
-                "parent_provider_uuid": row["parent"],
+            uuid: {
+                "resources": {rc: {"capacity": capacity, "used": used} for rc, capacity, used in inventories},
+                "traits": sorted(traits),
+                "parent_provider_uuid": parent,
                 "root_provider_uuid": row["root"],
             }
             for row in self._read("trees", TREES, roots=roots)
+            for uuid, parent, traits, inventories in row["providers"]
         }
 
 
