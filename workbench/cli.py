@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workbench import server
+from workbench import bench, server
 from workbench.db import Graph, Neo4jUnavailable
 from workbench.engine import allocations, candidates, loader, quotas
 from workbench.engine.errors import PlacementError
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     server.add_server_parser(sub)
+    bench.add_bench_parser(sub)
 
     p = sub.add_parser("lab", help="start Neo4j, load the demo cloud and open JupyterLab on the notebooks")
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")

@@ -316,27 +316,24 @@ class PlacementOracle:
         """Write a scenario through Placement's object layer: the same result as :meth:`load`, much faster.
 
         The REST path spends most of its time on HTTP-level work (JSON schema
-        checks, middleware, one transaction per call); for the large clouds of
-        the benchmark that is about 25 ms per call. Here the providers are
-        written with the very calls Placement's handlers make
-        (``ResourceClass.create``, ``Trait.create``, ``ResourceProvider.create``,
-        ``set_inventory``, ``set_traits``, ``set_aggregates`` with the
-        generation incremented as since microversion 1.19), all in one
-        transaction on this oracle's database, so generations, inventories,
-        traits and aggregates come out as the REST load leaves them (checked by
-        ``tests/test_bench.py``). Inventories carry every field explicitly:
-        the object layer's own ``Inventory`` default is ``max_unit=1``, the
-        API's is the maximum integer.
+        checks, middleware, one transaction per call): about 25 ms per call.
+        Here the providers are written with the calls Placement's own handlers
+        make (``ResourceClass.create``, ``Trait.create``,
+        ``ResourceProvider.create``, ``set_inventory``, ``set_traits``,
+        ``set_aggregates`` with the generation incremented, as since
+        microversion 1.19), in transactions of whole trees on this oracle's
+        database, so generations, inventories, traits and aggregates come out
+        as :meth:`load` leaves them (checked by ``tests/test_bench.py``).
+        Inventories carry every field explicitly: the object layer's own
+        ``Inventory`` defaults to ``max_unit=1``, the API to the maximum integer.
 
-        Consumers and their allocations (few, in practice) go through the
-        REST API afterwards, exactly as :meth:`load` writes them. Raises the
-        object layer's exception (and writes nothing of the providers) if the
-        scenario does not fit.
+        Consumers and their allocations (few, in practice) then go through the
+        REST API, exactly as in :meth:`load`. On an error the object layer's
+        exception propagates and the oracle may hold part of the scenario:
+        use a fresh oracle.
         """
         from placement import context as placement_context
-        from placement.objects import inventory as inv_obj
         from placement.objects import resource_class as rc_obj
-        from placement.objects import resource_provider as rp_obj
         from placement.objects import trait as trait_obj
 
         with self._active():
@@ -346,30 +343,15 @@ class PlacementOracle:
             with self._rt.context_manager.writer.using(ctx):
                 for name in scenario.resource_classes:
                     rc_obj.ResourceClass(ctx, name=name).create()
-                ctx.rc_cache.clear()
                 for name in scenario.traits:
                     trait_obj.Trait(ctx, name=name).create()
-                traits: dict[str, Any] = {}  # name -> Trait object, read once
-
-                def trait(name: str):
-                    if name not in traits:
-                        traits[name] = trait_obj.Trait.get_by_name(ctx, name)
-                    return traits[name]
-
-                for p in scenario.providers:
-                    rp = rp_obj.ResourceProvider(ctx, uuid=p.uuid, name=p.name, parent_provider_uuid=p.parent_uuid)
-                    rp.create()
-                    if p.inventories:
-                        rp.set_inventory(
-                            [
-                                inv_obj.Inventory(resource_provider=rp, resource_class=rc, **inv.fields())
-                                for rc, inv in p.inventories.items()
-                            ]
-                        )
-                    if p.traits:
-                        rp.set_traits([trait(name) for name in p.traits])
-                    if p.aggregates:
-                        rp.set_aggregates(list(p.aggregates), increment_generation=True)
+            ctx.rc_cache.clear()
+            traits: dict[str, Any] = {}  # name -> Trait object, looked up once
+            # One session holding every provider of a large cloud gets slower
+            # with each flush, so commit every few thousand providers.
+            for chunk in _tree_chunks(scenario.providers, BULK_PROVIDERS_PER_TRANSACTION):
+                with self._rt.context_manager.writer.using(ctx):
+                    _write_providers(ctx, chunk, traits)
         for c in scenario.consumers:
             if c.allocations:
                 body = _allocations_body(c.allocations, c.project, c.user, c.consumer_type, None)
@@ -464,6 +446,46 @@ class PlacementOracle:
             yield capture
         finally:
             event.remove(self.engine, "before_cursor_execute", before_cursor_execute)
+
+
+BULK_PROVIDERS_PER_TRANSACTION = 2000
+
+
+def _tree_chunks(providers, size):
+    """Providers (parents first) in runs of whole trees of about ``size``."""
+    chunk: list = []
+    for provider in providers:
+        if provider.parent_uuid is None and len(chunk) >= size:
+            yield chunk
+            chunk = []
+        chunk.append(provider)
+    if chunk:
+        yield chunk
+
+
+def _write_providers(ctx, providers, traits: dict) -> None:
+    """Create providers (parents first) with the object-layer calls of Placement's handlers."""
+    from placement.objects import inventory as inv_obj
+    from placement.objects import resource_provider as rp_obj
+    from placement.objects import trait as trait_obj
+
+    for p in providers:
+        rp = rp_obj.ResourceProvider(ctx, uuid=p.uuid, name=p.name, parent_provider_uuid=p.parent_uuid)
+        rp.create()  # POST /resource_providers
+        if p.inventories:  # PUT .../inventories
+            rp.set_inventory(
+                [
+                    inv_obj.Inventory(resource_provider=rp, resource_class=rc, **inv.fields())
+                    for rc, inv in p.inventories.items()
+                ]
+            )
+        if p.traits:  # PUT .../traits
+            for name in p.traits:
+                if name not in traits:
+                    traits[name] = trait_obj.Trait.get_by_name(ctx, name)
+            rp.set_traits([traits[name] for name in p.traits])
+        if p.aggregates:  # PUT .../aggregates (1.19+: the generation goes up)
+            rp.set_aggregates(list(p.aggregates), increment_generation=True)
 
 
 def _allocations_body(allocations, project, user, consumer_type, consumer_generation) -> dict:

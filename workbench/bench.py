@@ -1,0 +1,771 @@
+"""``workbench bench``: allocation candidates on the graph vs the real Placement, side by side.
+
+For each cloud size and shape (:mod:`workbench.synthetic`) the same cloud is
+loaded into Neo4j (:func:`workbench.engine.loader.load`) and into a fresh
+in-process Placement (:meth:`PlacementOracle.load_bulk`, Placement's object
+layer; small clouds are also loaded through the REST API, to show what that
+costs). Then, for every request shape that fits the cloud:
+
+1. **correctness first**: :func:`workbench.parity.compare` asks both engines
+   and the answers must agree (with ``limit``: the same count, each candidate
+   valid). A disagreement is recorded and, unless ``allow_mismatch``, ends the
+   run: a wrong answer is never timed;
+2. one warm-up, then ``repeat`` timed runs per engine:
+
+   * graph: :func:`candidates.find` plus ``json.dumps`` of the body, i.e. the
+     Cypher round trips, the Python combining step and the JSON encoding that
+     Placement's handler also does;
+   * Placement: one in-process WSGI call of ``GET /allocation_candidates``
+     (the app is built once per process; SQLite in memory; no HTTP, no
+     client-side decoding), see :meth:`PlacementOracle.allocation_candidates_raw`;
+
+3. one more graph run with its query trace, to say where the graph's time goes.
+
+Memory: the peak RSS of this Python process (``getrusage``; it holds Placement,
+its SQLite database and the graph client, so it is a joint figure) and, for a
+Neo4j on this machine, the JVM's resident set (``/proc/<pid>/status``
+``VmRSS``/``VmHWM``) and heap in use (``dbms.queryJmx``).
+
+Output: a dict (see :func:`run`), written as JSON, Markdown and a PNG by
+:mod:`workbench.bench_report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from workbench import parity, synthetic
+from workbench.db import Graph
+from workbench.engine import candidates, loader
+from workbench.oracle import PlacementOracle
+
+DEFAULT_SIZES = (100, 1000, 10000)
+QUICK_SIZES = (100, 1000)
+DEFAULT_REPEAT = 10
+# Placement builds every candidate before it applies limit, and its own
+# release note advises capping a response at about 100,000 candidates; above
+# this many expected candidates a request is skipped (and listed as skipped).
+DEFAULT_MAX_CANDIDATES = 50000
+# Clouds of at most this many providers are also loaded through Placement's
+# REST API (about 25 ms a call) to show what the object layer saves.
+DEFAULT_REST_LOAD_MAX = 1000
+
+FLAT = "resources=VCPU:2,MEMORY_MB:2048,DISK_GB:20"
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestShape:
+    name: str
+    cloud: str  # the synthetic cloud shape it is asked of
+    query: str  # Placement's query string; {name} is a provider of the cloud
+    about: str
+    expected: Callable[[int], int]  # candidates expected for n compute nodes
+
+    def resolve(self, scenario) -> str:
+        return parity.resolve_placeholders(self.query, scenario)
+
+
+REQUESTS: tuple[RequestShape, ...] = (
+    RequestShape("flat", "flat", FLAT, "one provider per host has all three classes", lambda n: n),
+    RequestShape(
+        "flat_limit10", "flat", FLAT + "&limit=10", "the flat request, first 10 (Placement builds all, then cuts)",
+        lambda n: min(n, 10),
+    ),
+    RequestShape(
+        "forbidden_trait", "flat", FLAT + "&required=!CUSTOM_LEGACY", "every tenth host has the forbidden trait",
+        lambda n: n - (n + 9) // 10,
+    ),
+    RequestShape(
+        "numa_same_subtree",
+        "numa",
+        "resources_CPU=VCPU:2,MEMORY_MB:2048&required_CPU=HW_NUMA_ROOT&resources_NET=SRIOV_NET_VF:1"
+        "&same_subtree=_CPU,_NET&resources=DISK_GB:20&group_policy=none",
+        "CPU and memory from one NUMA node, a VF from the PF under that node, disk from the host",
+        lambda n: 2 * n,
+    ),
+    RequestShape(
+        "granular_isolate", "numa", "resources1=VCPU:1&resources2=VCPU:1&group_policy=isolate",
+        "two single-VCPU groups on different NUMA nodes", lambda n: 2 * n,
+    ),
+    RequestShape(
+        "shared_storage", "shared", FLAT, "VCPU and memory from the host, disk from its aggregate's sharing pool",
+        lambda n: n,
+    ),
+    RequestShape(
+        "wide_isolate_3",
+        "wide",
+        "resources_G1=VGPU:1&resources_G2=VGPU:1&resources_G3=VGPU:1&group_policy=isolate",
+        "three single-VGPU groups over eight one-unit GPUs: 8*7*6 = 336 per host",
+        lambda n: 336 * n,
+    ),
+    RequestShape(
+        "wide_in_tree_4",
+        "wide",
+        "resources=VCPU:2,MEMORY_MB:2048&in_tree={cn00000}&resources_G1=VGPU:1&resources_G2=VGPU:1"
+        "&resources_G3=VGPU:1&resources_G4=VGPU:1&group_policy=isolate",
+        "a targeted host (in_tree) with four single-VGPU groups: 8*7*6*5 = 1,680 candidates",
+        lambda n: 1680,
+    ),
+)
+
+
+class BenchMismatch(RuntimeError):
+    """The engines disagreed; ``results`` holds everything measured up to then."""
+
+    def __init__(self, message: str, results: dict):
+        super().__init__(message)
+        self.results = results
+
+
+def requests_for(shape: str) -> list[RequestShape]:
+    return [r for r in REQUESTS if r.cloud == shape]
+
+
+# -- measuring ------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+@dataclasses.dataclass
+class Timings:
+    wall_ms: list[float]
+    client_cpu_ms: list[float]  # CPU time of this Python process during each run
+    server_cpu_ms: list[float] | None  # CPU time of the Neo4j JVM during each run (None: not measurable)
+    body: bytes
+
+
+def process_cpu_ns(pid: int | None) -> int | None:
+    """CPU time (ns) used so far by the live threads of process ``pid`` (/proc/<pid>/task/*/schedstat)."""
+    if not pid:
+        return None
+    total, found = 0, False
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+            found = True
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that has just ended
+    return total if found else None
+
+
+def _timed(work: Callable[[], bytes], repeat: int, server_pid: int | None = None) -> Timings:
+    """One warm-up call, then ``repeat`` timed ones: wall time, this process's CPU time and,
+    for a local Neo4j, the JVM's CPU time, each in ms. The CPU figures are less disturbed
+    than wall time by other work on a shared machine."""
+    body = work()
+    timings = Timings([], [], [] if process_cpu_ns(server_pid) is not None else None, body)
+    gc.collect()
+    for _ in range(repeat):
+        server_before = process_cpu_ns(server_pid) if timings.server_cpu_ms is not None else None
+        cpu_before = time.process_time_ns()
+        started = time.perf_counter()
+        timings.body = work()
+        wall = time.perf_counter() - started
+        cpu = time.process_time_ns() - cpu_before
+        timings.wall_ms.append(wall * 1000)
+        timings.client_cpu_ms.append(cpu / 1e6)
+        if server_before is not None:
+            server_after = process_cpu_ns(server_pid)
+            timings.server_cpu_ms.append(max(0, (server_after or server_before) - server_before) / 1e6)
+    return timings
+
+
+def _graph_call(graph: Graph, query: str) -> Callable[[], bytes]:
+    def call() -> bytes:
+        return json.dumps(candidates.find(graph, query)).encode()
+
+    return call
+
+
+def _placement_call(oracle: PlacementOracle, query: str) -> Callable[[], bytes]:
+    def call() -> bytes:
+        status, body = oracle.allocation_candidates_raw(query)
+        if status != 200:
+            raise RuntimeError(f"Placement answered {status} to {query}: {body[:300]!r}")
+        return body
+
+    return call
+
+
+def graph_breakdown(graph: Graph, query: str, runs: int = 3) -> dict:
+    """Traced graph runs: time per Cypher query, the Python rest, and JSON encoding.
+
+    Of ``runs`` traced runs, the one with the median total is returned
+    (a single run on a shared machine can be far off)."""
+    traced = sorted((_traced_run(graph, query) for _ in range(max(1, runs))), key=lambda b: b["find_ms"])
+    return dict(traced[len(traced) // 2], traced_runs=len(traced))
+
+
+def _traced_run(graph: Graph, query: str) -> dict:
+    trace: list = []
+    started = time.perf_counter()
+    body = candidates.find(graph, query, trace)
+    found = time.perf_counter()
+    json.dumps(body)
+    encoded = time.perf_counter()
+    find_ms = (found - started) * 1000
+    queries: dict[str, dict] = {}
+    for step in trace:
+        entry = queries.setdefault(step.name, {"ms": 0.0, "rows": 0, "calls": 0})
+        entry["ms"] += step.milliseconds
+        entry["rows"] += step.rows
+        entry["calls"] += 1
+    cypher_ms = sum(q["ms"] for q in queries.values())
+    # The same queries again with their records discarded: the server does all
+    # the work but sends no rows. What is left of a query's time is moving its
+    # records over Bolt and decoding them into Python.
+    for step in trace:
+        server = _server_only_ms(graph, step.cypher, step.parameters)
+        entry = queries[step.name]
+        entry["server_ms"] = None if server is None or entry.get("server_ms", 0) is None else (
+            entry.get("server_ms", 0) + server)
+    server_values = [q["server_ms"] for q in queries.values()]
+    server_ms = None if None in server_values else sum(server_values)
+    return {
+        "find_ms": round(find_ms, 2),
+        "cypher_ms": round(cypher_ms, 2),
+        "cypher_server_ms": None if server_ms is None else round(server_ms, 2),
+        "python_ms": round(find_ms - cypher_ms, 2),  # parsing, combining, summaries
+        "json_ms": round((encoded - found) * 1000, 2),
+        "queries": {
+            name: {**q, "ms": round(q["ms"], 2),
+                   "server_ms": None if q["server_ms"] is None else round(q["server_ms"], 2)}
+            for name, q in queries.items()
+        },
+    }
+
+
+def _server_only_ms(graph: Graph, cypher: str, parameters: dict) -> float | None:
+    """Wall time (ms) of ``cypher`` run with its records discarded (Bolt DISCARD): the server executes
+    the whole query but sends no rows, so this is the server's work plus one round trip."""
+    from neo4j import READ_ACCESS
+
+    def once() -> float:
+        with graph.driver.session(database=graph.database, default_access_mode=READ_ACCESS) as session:
+            started = time.perf_counter()
+            session.run(cypher, parameters).consume()
+            return (time.perf_counter() - started) * 1000
+
+    try:
+        once()  # planned and cached already by the traced run; warm the session pool
+        return once()
+    except Exception:
+        return None
+
+
+# -- memory -----------------------------------------------------------------------------
+
+
+def _proc_status(pid: int | str) -> dict[str, int]:
+    """VmRSS / VmHWM (bytes) from /proc/<pid>/status."""
+    found = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
+def listening_pid(port: int) -> int | None:
+    """The pid of the process on this machine listening on TCP ``port`` (None if not found or not ours)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in targets:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def neo4j_pid_for(uri: str) -> int | None:
+    parsed = urlparse(uri)
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return listening_pid(parsed.port or 7687)
+
+
+def _mb(n: int | float | None) -> float | None:
+    return None if n is None else round(n / 2**20, 1)
+
+
+def memory_snapshot(graph: Graph, neo4j_pid: int | None) -> dict:
+    """This process's peak RSS and the Neo4j JVM's RSS (now, peak) and heap in use (now)."""
+    own = _proc_status("self")
+    snapshot = {
+        "python_peak_rss_mb": _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
+        "python_rss_mb": _mb(own.get("VmRSS")),
+        "neo4j_rss_mb": None,
+        "neo4j_peak_rss_mb": None,
+        "neo4j_heap_used_mb": None,
+        "neo4j_heap_max_mb": None,
+    }
+    if neo4j_pid:
+        jvm = _proc_status(neo4j_pid)
+        snapshot["neo4j_rss_mb"] = _mb(jvm.get("VmRSS"))
+        snapshot["neo4j_peak_rss_mb"] = _mb(jvm.get("VmHWM"))
+    try:
+        rows = graph.read("CALL dbms.queryJmx('java.lang:type=Memory') YIELD attributes RETURN attributes")
+        heap = rows[0]["attributes"]["HeapMemoryUsage"]["value"]["properties"]
+        snapshot["neo4j_heap_used_mb"] = _mb(heap["used"])
+        snapshot["neo4j_heap_max_mb"] = _mb(heap["max"])
+    except Exception:  # not every Neo4j lets us read JMX (e.g. Aura)
+        pass
+    return snapshot
+
+
+# -- the machine ------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_total() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def bolt_round_trip(graph: Graph, runs: int = 30) -> dict:
+    """Median and minimum time (ms) of a trivial query (``RETURN 1``) through ``Graph.read``:
+    the fixed cost of each of the graph engine's Cypher calls."""
+    graph.read("RETURN 1 AS one")
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        graph.read("RETURN 1 AS one")
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50": round(percentile(times, 50), 2), "min": round(min(times), 2)}
+
+
+def _git(*args: str) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def code_version() -> dict:
+    """The workbench commit, and whether the graph engine had uncommitted changes when measured."""
+    changed = _git("status", "--porcelain", "--", "workbench/engine")
+    return {"commit": _git("rev-parse", "--short", "HEAD"),
+            "engine_uncommitted_changes": None if changed is None else sorted(
+                line[3:] for line in changed.splitlines())}
+
+
+def machine_info(graph: Graph) -> dict:
+    info = graph.server_info()
+    settings = {}
+    try:
+        rows = graph.read(
+            "SHOW SETTINGS YIELD name, value WHERE name IN "
+            "['server.memory.heap.max_size', 'server.memory.pagecache.size', 'db.memory.transaction.total.max'] "
+            "RETURN name, value"
+        )
+        settings = {r["name"]: r["value"] for r in rows if r["value"] is not None}
+        rows = graph.read("CALL dbms.queryJmx('java.lang:type=Memory') YIELD attributes RETURN attributes")
+        heap = rows[0]["attributes"]["HeapMemoryUsage"]["value"]["properties"]
+        settings["jvm_heap_max"] = f"{heap['max'] / 2**30:.2f}GiB"
+    except Exception:
+        pass
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": _memory_total(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "neo4j_version": f"{info['version']} {info['edition']}",
+        "neo4j_uri": info["uri"],
+        "neo4j_settings": settings,
+        "neo4j_driver": _version("neo4j"),
+        "neo4j_rust_ext": _version("neo4j-rust-ext"),  # the driver's Rust record decoder, if installed
+        "placement_version": _version("openstack-placement"),
+        "sqlalchemy": _version("SQLAlchemy"),
+        "bolt_round_trip_ms": bolt_round_trip(graph),
+        "workbench": code_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# -- the run ----------------------------------------------------------------------------
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(
+    compute_nodes: list[int],
+    shapes: list[str],
+    repeat: int = DEFAULT_REPEAT,
+    *,
+    graph: Graph | None = None,
+    uri: str | None = None,
+    allow_mismatch: bool = False,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    rest_load_max: int = DEFAULT_REST_LOAD_MAX,
+    neo4j_pid: int | None = None,
+    progress: Callable[[str], None] | None = _stderr,
+) -> dict:
+    """Benchmark every (size, cloud shape) and every request shape that fits the cloud.
+
+    Returns ``{"machine", "settings", "requests", "results", "load", "skipped",
+    "mismatches", "memory"}``; each result is ``{"compute_nodes", "cloud",
+    "request", "query", "candidates", "graph": {"p50_ms", "p95_ms", ...},
+    "placement_sqlite": {...}, "ratio_p50", "graph_breakdown", ...}``. Raises
+    :class:`BenchMismatch` (carrying the partial results) at the first
+    disagreement between the engines unless ``allow_mismatch``.
+
+    ``graph`` (an open :class:`Graph`, whose database is emptied!) or else
+    ``uri`` (default ``NEO4J_URI`` or the local server) says which Neo4j to use.
+    """
+    say = progress or (lambda _m: None)
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
+    for shape in shapes:
+        if shape not in synthetic.SHAPES:
+            raise ValueError(f"unknown cloud shape {shape!r}; choose from {', '.join(synthetic.SHAPES)}")
+    own_graph = graph is None
+    if own_graph:
+        graph = Graph.connect(uri)
+    try:
+        if neo4j_pid is None:
+            neo4j_pid = neo4j_pid_for(graph.uri)
+        results = {
+            "machine": machine_info(graph),
+            "settings": {
+                "repeat": repeat,
+                "warm_up": 1,
+                "max_candidates": max_candidates,
+                "neo4j_pid": neo4j_pid,
+                "placement": None,
+                "graph_timed": "candidates.find() + json.dumps(body), through the Neo4j Python driver (Bolt)",
+                "cpu": "CPU time per request: Placement = this process (time.process_time); graph = this process "
+                "+ the Neo4j JVM (sum of /proc/<pid>/task/*/schedstat), when Neo4j runs on this machine",
+                "placement_timed": "in-process WSGI call of GET /allocation_candidates (app built once; "
+                "sqlite in memory; no HTTP, response body not decoded)",
+                "memory": "python_*: this process (Placement, its SQLite and the graph client together; "
+                "getrusage peak); neo4j_rss/peak_rss: /proc/<jvm pid>/status VmRSS/VmHWM; "
+                "neo4j_heap_used: JMX java.lang:type=Memory, sampled after each cloud",
+            },
+            "requests": [
+                {"name": r.name, "cloud": r.cloud, "query": r.query, "about": r.about}
+                for r in REQUESTS
+                if r.cloud in shapes
+            ],
+            "results": [],
+            "load": [],
+            "skipped": [],
+            "mismatches": [],
+        }
+        for n in compute_nodes:
+            for shape in shapes:
+                _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidates, rest_load_max,
+                             neo4j_pid, say)
+        results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        results["memory"] = _memory_summary(results["load"])
+        return results
+    finally:
+        if own_graph:
+            graph.close()
+
+
+def _memory_summary(loads: list[dict]) -> dict:
+    def peak(key: str) -> float | None:
+        return max(((e["memory"] or {}).get(key) or 0 for e in loads), default=0) or None
+
+    return {
+        "python_peak_rss_mb": _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
+        "neo4j_peak_rss_mb": peak("neo4j_peak_rss_mb"),
+        "neo4j_heap_used_max_sampled_mb": peak("neo4j_heap_used_mb"),
+    }
+
+
+def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidates, rest_load_max, neo4j_pid, say):
+    scenario = synthetic.cloud(n, shape)
+    providers = len(scenario.providers)
+    tag = f"[{n} {shape}]"
+    say(f"{tag} loading {providers} providers into Neo4j ({graph.uri})")
+    started = time.perf_counter()
+    loaded = loader.load(graph, scenario, reset=True)
+    graph_s = time.perf_counter() - started
+    say(f"{tag} Neo4j: {graph_s:.1f} s in {loaded['transactions']} transaction(s); loading Placement (object layer)")
+    load_entry = {
+        "compute_nodes": n,
+        "cloud": shape,
+        "providers": providers,
+        "graph_s": round(graph_s, 2),
+        "placement_s": None,
+        "placement_loader": "object layer (PlacementOracle.load_bulk)",
+        "placement_rest_s": None,
+        "memory": None,
+    }
+    results["load"].append(load_entry)
+    oracle = PlacementOracle()
+    try:
+        if results["settings"]["placement"] is None:
+            results["settings"]["placement"] = oracle.config()
+        started = time.perf_counter()
+        oracle.load_bulk(scenario)
+        load_entry["placement_s"] = round(time.perf_counter() - started, 2)
+        say(f"{tag} Placement: {load_entry['placement_s']:.1f} s")
+        if providers <= rest_load_max:
+            say(f"{tag} also loading Placement through its REST API, for comparison")
+            with PlacementOracle() as rest:
+                started = time.perf_counter()
+                rest.load(scenario)
+                load_entry["placement_rest_s"] = round(time.perf_counter() - started, 2)
+            say(f"{tag} Placement over REST: {load_entry['placement_rest_s']:.1f} s")
+        for shape_request in requests_for(shape):
+            _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, allow_mismatch,
+                           max_candidates, say, neo4j_pid)
+        load_entry["memory"] = memory_snapshot(graph, neo4j_pid)  # with this cloud still in both engines
+    finally:
+        oracle.close()
+        gc.collect()
+    mem = load_entry["memory"]
+    say(
+        f"{tag} memory: python peak {mem['python_peak_rss_mb']} MB; Neo4j RSS {mem['neo4j_rss_mb']} MB "
+        f"(peak {mem['neo4j_peak_rss_mb']} MB), heap used {mem['neo4j_heap_used_mb']} MB"
+    )
+
+
+def _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, allow_mismatch, max_candidates, say,
+                   neo4j_pid=None):
+    tag = f"[{n} {shape_request.cloud}] {shape_request.name}:"
+    query = shape_request.resolve(scenario)
+    expected = shape_request.expected(n)
+    if expected > max_candidates:
+        results["skipped"].append(
+            {
+                "compute_nodes": n,
+                "cloud": shape_request.cloud,
+                "request": shape_request.name,
+                "query": query,
+                "reason": f"about {expected:,} candidates expected, above the cap of {max_candidates:,} "
+                "(--max-candidates)",
+            }
+        )
+        say(f"{tag} skipped (about {expected:,} candidates)")
+        return
+    say(f"{tag} checking both engines agree")
+    started = time.perf_counter()
+    verdict = parity.compare(graph, oracle, query)
+    check_s = time.perf_counter() - started
+    if not verdict.acceptable or verdict.status != 200:
+        difference = verdict.difference or f"both answered {verdict.status}: {verdict.placement}"
+        mismatch = {
+            "compute_nodes": n,
+            "cloud": shape_request.cloud,
+            "request": shape_request.name,
+            "query": query,
+            "placement_status": verdict.status,
+            "graph_status": verdict.ours_status,
+            "difference": difference[:4000],
+        }
+        results["mismatches"].append(mismatch)
+        say(f"{tag} MISMATCH: {difference[:500]}")
+        if not allow_mismatch:
+            raise BenchMismatch(f"{tag} the engines disagree on {query}:\n{difference[:2000]}", results)
+        return
+    count = len(verdict.ours["allocation_requests"])
+    say(f"{tag} agree on {count:,} candidates ({check_s:.1f} s); timing graph, 1 + {repeat} runs")
+    graph_t = _timed(_graph_call(graph, query), repeat, server_pid=neo4j_pid)
+    say(f"{tag} graph p50 {percentile(graph_t.wall_ms, 50):.1f} ms; timing Placement, 1 + {repeat} runs")
+    placement_t = _timed(_placement_call(oracle, query), repeat)
+    breakdown = graph_breakdown(graph, query, runs=min(repeat, 3))
+    graph_stats, placement_stats = _stats(graph_t), _stats(placement_t, all_in_process=True)
+    graph_p50, placement_p50 = graph_stats["p50_ms"], placement_stats["p50_ms"]
+    graph_cpu, placement_cpu = graph_stats.get("cpu_p50_ms"), placement_stats.get("cpu_p50_ms")
+    entry = {
+        "compute_nodes": n,
+        "cloud": shape_request.cloud,
+        "request": shape_request.name,
+        "query": query,
+        "candidates": count,
+        "provider_summaries": len(verdict.ours["provider_summaries"]),
+        "repeat": repeat,
+        "graph": graph_stats,
+        "placement_sqlite": placement_stats,
+        "ratio_p50": round(graph_p50 / placement_p50, 3) if placement_p50 else None,
+        "ratio_cpu_p50": round(graph_cpu / placement_cpu, 3) if graph_cpu and placement_cpu else None,
+        "graph_breakdown": breakdown,
+        "divergence": verdict.divergence,
+    }
+    results["results"].append(entry)
+    say(
+        f"{tag} graph p50 {graph_p50:.1f} ms, Placement p50 {placement_p50:.1f} ms, "
+        f"ratio {entry['ratio_p50']}; CPU ratio {entry['ratio_cpu_p50']} (graph: Cypher {breakdown['cypher_ms']:.0f} "
+        f"ms of which server {breakdown['cypher_server_ms'] or 0:.0f} ms, Python {breakdown['python_ms']:.0f} ms, "
+        f"JSON {breakdown['json_ms']:.0f} ms)"
+    )
+
+
+def _stats(t: Timings, all_in_process: bool = False) -> dict:
+    """Wall-time percentiles and CPU medians; ``cpu_p50_ms`` is the whole work's CPU time: this
+    process's alone when ``all_in_process`` (Placement), else plus the Neo4j JVM's (if measurable)."""
+    stats = {
+        "p50_ms": round(percentile(t.wall_ms, 50), 2),
+        "p95_ms": round(percentile(t.wall_ms, 95), 2),
+        "min_ms": round(min(t.wall_ms), 2),
+        "max_ms": round(max(t.wall_ms), 2),
+        "runs_ms": [round(x, 2) for x in t.wall_ms],
+        "client_cpu_p50_ms": round(percentile(t.client_cpu_ms, 50), 2),
+        "response_bytes": len(t.body),
+    }
+    if t.server_cpu_ms is not None:
+        stats["server_cpu_p50_ms"] = round(percentile(t.server_cpu_ms, 50), 2)
+        total = [a + b for a, b in zip(t.client_cpu_ms, t.server_cpu_ms)]
+        stats["cpu_p50_ms"] = round(percentile(total, 50), 2)
+    elif all_in_process:
+        stats["cpu_p50_ms"] = stats["client_cpu_p50_ms"]
+    return stats
+
+
+# -- command line -----------------------------------------------------------------------
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``bench`` on an argparse sub-parsers object; sets ``func``."""
+    p = subparsers.add_parser(
+        "bench",
+        help="time allocation candidates on the graph vs the real Placement (in process, SQLite)",
+        description=(
+            "Generate synthetic clouds (workbench.synthetic), load each into Neo4j and into an in-process "
+            "OpenStack Placement, check that both engines give the same answer to each request shape, then time "
+            "them (1 warm-up + R runs; p50/p95). Neo4j: NEO4J_URI or the local server; ITS DATABASE IS EMPTIED. "
+            "Sizes 100, 1000 and 10000 by default; 100000 only when asked, and memory may not allow it on a "
+            "24 GB / 2-core machine (Placement builds every candidate in Python, in this process). Progress goes "
+            "to stderr. Exit status 1 if the engines disagree (unless --allow-mismatch)."
+        ),
+    )
+    sizes = p.add_mutually_exclusive_group()
+    sizes.add_argument(
+        "--compute-nodes", type=int, nargs="+", metavar="N",
+        help="cloud sizes in compute nodes (default 100 1000 10000; 100000 possible but may exhaust memory)",
+    )
+    sizes.add_argument("--quick", action="store_true", help="sizes 100 and 1000 only")
+    sizes.add_argument(
+        "--merge", type=Path, nargs="+", metavar="JSON",
+        help="run nothing: combine earlier --json outputs into the --json/--markdown/--plot files",
+    )
+    p.add_argument(
+        "--shape", nargs="+", choices=synthetic.SHAPES, default=list(synthetic.SHAPES), metavar="S",
+        help=f"cloud shapes ({', '.join(synthetic.SHAPES)}; default all)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=DEFAULT_REPEAT, help=f"timed runs per engine (default {DEFAULT_REPEAT})"
+    )
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="write a PNG: latency against size per request")
+    p.add_argument("--allow-mismatch", action="store_true", help="record disagreements and carry on")
+    p.add_argument(
+        "--max-candidates", type=int, default=DEFAULT_MAX_CANDIDATES,
+        help=f"skip a request expected to return more candidates than this (default {DEFAULT_MAX_CANDIDATES})",
+    )
+    p.add_argument(
+        "--rest-load-max", type=int, default=DEFAULT_REST_LOAD_MAX,
+        help="also time Placement's REST load for clouds of at most this many providers "
+        f"(default {DEFAULT_REST_LOAD_MAX}; 0: never)",
+    )
+    p.set_defaults(func=cmd_bench)
+    return p
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from workbench import bench_report
+
+    if args.merge:
+        results = bench_report.merge([json.loads(path.read_text()) for path in args.merge])
+        status = 0
+    else:
+        sizes = list(QUICK_SIZES if args.quick else (args.compute_nodes or DEFAULT_SIZES))
+        status = 0
+        try:
+            results = run(
+                sizes, args.shape, args.repeat, allow_mismatch=args.allow_mismatch,
+                max_candidates=args.max_candidates, rest_load_max=args.rest_load_max,
+            )
+        except BenchMismatch as mismatch:
+            print(f"error: {mismatch}", file=sys.stderr)
+            results, status = mismatch.results, 1
+        except ImportError as missing:  # openstack-placement is the optional "oracle" extra
+            print(f"error: the benchmark needs the real Placement ({missing}); "
+                  "pip install 'placement-graph-workbench[oracle]'", file=sys.stderr)
+            return 2
+        if results["mismatches"]:
+            status = 1 if not args.allow_mismatch else status
+    written = bench_report.write(results, json_path=args.json, markdown_path=args.markdown, plot_path=args.plot)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    if not written:
+        print(bench_report.markdown(results))
+    return status
