@@ -24,6 +24,7 @@ tree's candidates. Here every tree keeps its own (see docs/divergences.md).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from typing import Iterator
 
@@ -320,18 +321,24 @@ class CandidateSearch:
         )
         return {r["provider"] for r in rows}
 
+    def _aggregate_filters(self, group: RequestGroup) -> tuple[set[str] | None, set[str]]:
+        """The providers a group's member_of allows (None: no member_of), and those
+        its forbidden aggregates exclude."""
+        in_aggregates = None
+        if group.member_of:
+            in_aggregates = self._providers_in_aggregates(group.member_of)
+            if not in_aggregates:
+                raise NoCandidates
+        bad = self._providers_in_aggregates([group.forbidden_aggregates]) if group.forbidden_aggregates else set()
+        return in_aggregates, bad
+
     def _in_anchor_filter(self, root: str) -> bool:
         return self.anchor_roots is None or root in self.anchor_roots
 
     # -- one provider per group --------------------------------------------------
     def _single_provider(self, group: RequestGroup) -> list[PartialRequest]:
         """Every provider that satisfies the whole group on its own."""
-        in_aggregates = None
-        if group.member_of:
-            in_aggregates = self._providers_in_aggregates(group.member_of)
-            if not in_aggregates:
-                raise NoCandidates
-        bad_aggregates = self._providers_in_aggregates([group.forbidden_aggregates]) if group.forbidden_aggregates else set()
+        in_aggregates, bad_aggregates = self._aggregate_filters(group)
         if group.resources:
             per_class = [self.capacity[group.suffix, rc] for rc in group.resources]
             pairs = set.intersection(*per_class)
@@ -374,12 +381,7 @@ class CandidateSearch:
 
     # -- the unsuffixed group: spread over a tree and its sharing providers ----------
     def _spread_over_tree(self, group: RequestGroup) -> list[PartialRequest]:
-        in_aggregates = None
-        if group.member_of:
-            in_aggregates = self._providers_in_aggregates(group.member_of)
-            if not in_aggregates:
-                raise NoCandidates
-        bad = self._providers_in_aggregates([group.forbidden_aggregates]) if group.forbidden_aggregates else set()
+        in_aggregates, bad = self._aggregate_filters(group)
         options: dict[str, dict[str, set[str]]] | None = None  # anchor -> class -> providers
         for rc in group.resources:
             pairs = set(self.capacity[group.suffix, rc])
@@ -410,7 +412,7 @@ class CandidateSearch:
         found = []
         classes = sorted(group.resources)
         for anchor in sorted(options):
-            for combination in _product([sorted(options[anchor][rc]) for rc in classes]):
+            for combination in itertools.product(*(sorted(options[anchor][rc]) for rc in classes)):
                 if self._traits_satisfied(combination, group):
                     found.append(
                         PartialRequest(
@@ -518,15 +520,6 @@ class CandidateSearch:
             for row in self._read("trees", TREES, roots=roots)
             for uuid, parent, traits, inventories in row["providers"]
         }
-
-
-def _product(lists: list[list[str]]) -> Iterator[tuple[str, ...]]:
-    if not lists:
-        yield ()
-        return
-    for head in lists[0]:
-        for rest in _product(lists[1:]):
-            yield (head,) + rest
 
 
 def _allocation_request(combination: tuple[PartialRequest, ...]) -> tuple[tuple, dict]:
