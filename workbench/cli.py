@@ -264,6 +264,8 @@ def cmd_lab(args) -> int:
     ]
     if args.no_browser:
         command.append("--no-browser")
+    if os.geteuid() == 0:  # Jupyter refuses root unless told; a fresh VM or container is often root
+        command.append("--allow-root")
     print("starting JupyterLab (Ctrl-C to stop; `workbench server stop` stops Neo4j)", file=sys.stderr)
     return subprocess.call(command, cwd=ROOT)
 
