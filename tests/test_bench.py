@@ -92,7 +92,7 @@ def test_tiny_run_writes_documented_files(graph, tmp_path):
             assert len(r[engine]["runs_ms"]) == 2
         assert r["ratio_p50"] > 0
         breakdown = r["graph_breakdown"]
-        assert breakdown["queries"] and breakdown["cypher_server_ms"] > 0
+        assert breakdown["queries"] and breakdown["cypher_client_cpu_ms"] > 0
         assert breakdown["find_ms"] >= breakdown["cypher_ms"] > 0
     assert next(r for r in results["results"] if r["request"] == "flat_limit10")["candidates"] == 5
     assert [(e["compute_nodes"], e["cloud"]) for e in results["load"]] == [(5, "flat"), (5, "wide")]

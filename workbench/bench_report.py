@@ -38,7 +38,7 @@ def merge(runs: list[dict]) -> dict:
         raise ValueError("nothing to merge")
     merged = json.loads(json.dumps(runs[0]))
     merged["machine"]["runs"] = [
-        {"date": r["machine"]["date"], "repeat": r["settings"]["repeat"],
+        {"date": r["machine"]["date"], "repeat": r["settings"]["repeat"], "workbench": r["machine"].get("workbench"),
          "load_average_at_start": r["machine"].get("load_average_at_start"),
          "load_average_at_end": r["machine"].get("load_average_at_end")}
         for r in runs
@@ -89,7 +89,10 @@ def markdown(results: dict) -> str:
         "# Allocation candidates: graph engine (Neo4j) vs OpenStack Placement (in process, SQLite)",
         "",
         f"- **Date:** {m['date']}" + (
-            "; runs merged: " + ", ".join(f"{r['date']} (repeat {r['repeat']})" for r in m["runs"])
+            "; runs merged: " + ", ".join(
+                f"{r['date']} (repeat {r['repeat']}, commit {(r.get('workbench') or {}).get('commit', '?')})"
+                for r in m["runs"]
+            )
             if m.get("runs") else ""
         ),
         f"- **Machine:** {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}; "
@@ -125,9 +128,10 @@ def markdown(results: dict) -> str:
         "",
         "## Latency (ms)",
         "",
-        "Wall time per request, and CPU time per request (median): for the graph the Python client's plus the "
-        "Neo4j JVM's, for Placement this process's (it runs in process). On a shared machine the CPU figures "
-        "are the steadier comparison.",
+        "Wall time per request, and CPU time per request: for the graph the median over the runs of the Python "
+        "client's plus the Neo4j JVM's CPU time (in brackets the median of each part on its own, so the parts "
+        "need not add up to the total), for Placement this process's (it runs in process). On a shared machine "
+        "the CPU figures are the steadier comparison.",
         "",
         "| compute nodes | cloud | request | candidates | graph p50 | graph p95 | Placement p50 | Placement p95 "
         "| graph/Placement p50 | CPU graph (Python + Neo4j) | CPU Placement | CPU ratio | runs |",
@@ -149,26 +153,28 @@ def markdown(results: dict) -> str:
         "",
         "## Where the graph engine's time goes (traced runs)",
         "",
-        "Of up to 3 traced graph runs, the one with the median total (ms). `Cypher` is the time spent in the "
-        "driver's `execute_query` calls; `server` is the same queries run again with their records discarded "
-        "(Bolt DISCARD: the server executes each query completely but sends no rows; server work plus one round "
-        "trip); the rest of `Cypher` is moving the records over Bolt and decoding them in Python. "
-        "`Python` is parsing the request, combining the groups and building the summaries; `JSON` is "
-        "`json.dumps` of the body.",
+        "Of up to 3 traced graph runs, the one with the median total (ms). `Cypher` is the wall time of the "
+        "driver's `execute_query` calls; during them, `driver CPU` is this Python process's CPU time (the "
+        "driver receiving and decoding the records into dicts) and `Neo4j CPU` the JVM's (planning, executing, "
+        "serialising). `Python` is the rest of the search: parsing the request, combining the groups, building "
+        "the summaries; `JSON` is `json.dumps` of the body.",
         "",
-        "| compute nodes | request | total | Cypher | of which server | Python | JSON "
-        "| largest query: ms (server ms), rows | response size graph / Placement |",
-        "|---:|---|---:|---:|---:|---:|---:|---|---:|",
+        "| compute nodes | request | total | Cypher | driver CPU | Neo4j CPU | Python | JSON "
+        "| largest query: ms (driver / Neo4j CPU ms), rows | response size graph / Placement |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in results["results"]:
         b = r["graph_breakdown"]
         top = max(b["queries"].items(), key=lambda kv: kv[1]["ms"]) if b["queries"] else None
         top_text = (
-            f"{top[0]}: {_ms(top[1]['ms'])} ({_ms(top[1].get('server_ms'))}), {top[1]['rows']:,} rows" if top else "–"
+            f"{top[0]}: {_ms(top[1]['ms'])} ({_ms(top[1].get('client_cpu_ms'))} / "
+            f"{_ms(top[1].get('server_cpu_ms'))}), {top[1]['rows']:,} rows"
+            if top else "–"
         )
         lines.append(
             f"| {r['compute_nodes']:,} | {r['request']} | {_ms(b['find_ms'] + b['json_ms'])} | {_ms(b['cypher_ms'])} "
-            f"| {_ms(b.get('cypher_server_ms'))} | {_ms(b['python_ms'])} | {_ms(b['json_ms'])} | {top_text} "
+            f"| {_ms(b.get('cypher_client_cpu_ms'))} | {_ms(b.get('cypher_server_cpu_ms'))} "
+            f"| {_ms(b['python_ms'])} | {_ms(b['json_ms'])} | {top_text} "
             f"| {_kb(r['graph']['response_bytes'])} / {_kb(r['placement_sqlite']['response_bytes'])} |"
         )
     lines += [
@@ -289,7 +295,7 @@ def plot(results: dict, path: Path) -> None:
         "(SQLite in memory, in process)",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 0.94))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.955))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
