@@ -14,6 +14,11 @@ The work splits the way the problem does:
   provider reused under ``isolate`` stops a branch), and it stops at
   ``limit``, so wide trees cannot explode (Placement bugs 2070257, 2126751).
 
+Queries that start from a list of UUIDs say ``USING INDEX``: a lookup per
+UUID is always right, and without the hint the planner, guessing the list's
+length, sometimes chose to scan the whole index once per UUID instead
+(10,000 roots: 11 s instead of 0.3 s).
+
 Semantics follow Placement 1.39 (placement/objects/allocation_candidate.py and
 research_context.py), with one deliberate exception, recorded as a divergence:
 Placement collapses identical unsuffixed-group answers served by a sharing
@@ -23,7 +28,9 @@ tree's candidates. Here every tree keeps its own (see docs/divergences.md).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import itertools
 import time
 from typing import Iterator
@@ -50,25 +57,21 @@ RETURN EXISTS { MATCH ()-[:PARENT_OF]->() } AS has_trees,
                  RETURN rp.uuid } AS sharing
 """
 
-PROVIDERS_WITH_CAPACITY = """
-// Providers that can give `amount` of one resource class by themselves, and
-// the root of each one's tree. Usage is summed from the allocations; capacity
-// is (total - reserved) * allocation_ratio; the amount must also fit the
-// inventory's min_unit, max_unit and step_size.
-UNWIND $requests AS req
-MATCH (rp:Provider)-[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
+# Which providers have room: the arithmetic, shared by the two ways of finding
+# the inventories below. Usage is summed from the allocations; capacity is
+# (total - reserved) * allocation_ratio; the amount must also fit the
+# inventory's min_unit, max_unit and step_size.
+_WITH_ROOM = """
+WITH req, root, rp, inv
 WHERE inv.min_unit <= req.amount <= inv.max_unit
   AND req.amount % inv.step_size = 0
+  AND (req.tree_root IS NULL OR root.uuid = req.tree_root)
 CALL (inv) {
   OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
   RETURN coalesce(sum(allocation.used), 0) AS used
 }
-WITH req, rp, inv, used
+WITH req, rp, root, inv, used
 WHERE used + req.amount <= (inv.total - inv.reserved) * inv.allocation_ratio
-// The root is the ancestor (or the provider itself) that has no parent.
-MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
-WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
-  AND (req.tree_root IS NULL OR root.uuid = req.tree_root)
 // One row per requested class, the providers as a list: thousands of small
 // records cost far more to send and decode than one list.
 RETURN req.key AS key,
@@ -76,20 +79,68 @@ RETURN req.key AS key,
                 inv.max_unit]) AS providers
 """
 
+PROVIDERS_WITH_CAPACITY = (
+    """
+// Providers that can give `amount` of one resource class by themselves, and
+// the root of each one's tree (the ancestor, or the provider itself, with no
+// parent). The whole cloud: start from the inventories of the class.
+UNWIND $requests AS req
+MATCH (rp:Provider)-[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
+MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }"""
+    + _WITH_ROOM
+)
+
+PROVIDERS_IN_TREES_WITH_CAPACITY = (
+    """
+// The same question for some trees only (a page of trees, or the in_tree
+// target): start from their roots and walk down, so the cost follows the
+// trees asked about, not the size of the cloud. Sharing providers are asked
+// about wherever they are, since they may serve these trees.
+UNWIND $requests AS req
+CALL (req) {
+  UNWIND $roots AS root_uuid
+  MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)
+        -[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
+  USING INDEX root:Provider(uuid)
+  RETURN root, rp, inv
+  UNION
+  UNWIND $sharing AS sharing_uuid
+  MATCH (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: sharing_uuid})
+        -[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
+  USING INDEX rp:Provider(uuid)
+  WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+  RETURN root, rp, inv
+}"""
+    + _WITH_ROOM
+)
+
+ROOT_PAGE = """
+// With a limit, trees are searched a page at a time, in UUID order, until
+// enough candidates are found. The unique index on :Provider(uuid) hands
+// them over in order, so a page costs its size, not the cloud's.
+MATCH (root:Provider)
+WHERE root.uuid > $after AND NOT EXISTS { (root)<-[:PARENT_OF]-() }
+WITH root ORDER BY root.uuid LIMIT $size
+RETURN collect(root.uuid) AS roots
+"""
+
 SHARING_ANCHORS = """
 // The trees a sharing provider serves: every tree with a provider in one of
 // its aggregates (its own tree included, since it is in its own aggregates).
 UNWIND $sharing AS sharing_uuid
 MATCH (sharing:Provider {uuid: sharing_uuid})-[:MEMBER_OF]->(:Aggregate)<-[:MEMBER_OF]-(member:Provider)
+USING INDEX sharing:Provider(uuid)
 MATCH (anchor:Provider)-[:PARENT_OF*0..]->(member)
 WHERE NOT EXISTS { (anchor)<-[:PARENT_OF]-() }
-RETURN DISTINCT sharing.uuid AS provider, anchor.uuid AS anchor
+RETURN sharing.uuid AS provider, collect(DISTINCT anchor.uuid) AS anchors
 """
 
 ROOTS_OF = """
 // The root of each given provider's tree: the ancestor (or itself) with no parent.
 UNWIND $uuids AS uuid
 MATCH (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: uuid})
+USING INDEX rp:Provider(uuid)
 WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
 RETURN rp.uuid AS provider, root.uuid AS root
 """
@@ -130,18 +181,22 @@ RETURN trait.name AS trait, collect(rp.uuid) AS providers
 
 LINEAGES = """
 // same_subtree: each provider's ancestors, from the root down to itself.
+// One row, the lineages as a list: thousands of small records cost far more
+// to send and decode than one list.
 UNWIND $uuids AS uuid
-MATCH path = (root:Provider)-[:PARENT_OF*0..]->(:Provider {uuid: uuid})
+MATCH path = (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: uuid})
+USING INDEX rp:Provider(uuid)
 WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
-RETURN uuid AS provider, [p IN nodes(path) | p.uuid] AS lineage
+RETURN collect([p IN nodes(path) | p.uuid]) AS lineages
 """
 
 TREES = """
 // The provider summaries: every provider of the trees the answer uses, with
-// its parent, traits and, per resource class, capacity and usage. One row per
-// tree, its providers as lists (cheaper to send than a record each).
+// its parent, traits and, per resource class, capacity and usage. One row,
+// the providers as lists (cheaper to send than a record each).
 UNWIND $roots AS root_uuid
 MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)
+USING INDEX root:Provider(uuid)
 OPTIONAL MATCH (parent:Provider)-[:PARENT_OF]->(rp)
 WITH root, rp, parent,
      COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name } AS traits,
@@ -152,7 +207,7 @@ WITH root, rp, parent,
                }
                RETURN [inv.resource_class, toInteger((inv.total - inv.reserved) * inv.allocation_ratio), used]
              } AS inventories
-RETURN root.uuid AS root, collect([rp.uuid, parent.uuid, traits, inventories]) AS providers
+RETURN collect([rp.uuid, parent.uuid, root.uuid, traits, inventories]) AS providers
 """
 
 
@@ -178,6 +233,9 @@ class QueryTrace:
     milliseconds: float
 
 
+FIRST_PAGE = 100  # roots in the first page of a search with a limit
+
+
 class NoCandidates(Exception):
     """Some group cannot be satisfied at all: the answer is empty (not an error)."""
 
@@ -185,7 +243,23 @@ class NoCandidates(Exception):
 def find(graph: Graph, query: str | CandidateRequest, trace: list[QueryTrace] | None = None) -> dict:
     """The ``GET /allocation_candidates`` response body (microversion 1.39) for ``query``."""
     request = parse(query) if isinstance(query, str) else query
-    return CandidateSearch(graph, request, trace).run()
+    with _cycle_collector_paused():
+        return CandidateSearch(graph, request, trace).run()
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused():
+    """A search builds hundreds of thousands of small lists, tuples and dicts,
+    none of them in a reference cycle; Python's cycle collector would scan
+    them again and again as they pile up (on 20,000 NUMA candidates it took
+    half the time). Reference counting still frees everything as usual."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def explain(graph: Graph, query: str) -> list[QueryTrace]:
@@ -202,6 +276,8 @@ class CandidateSearch:
         self.inventory: dict[tuple[str, str], dict] = {}  # (provider, class) -> capacity, used, max_unit
         self.anchors: dict[str, set[str]] = {}  # sharing provider -> roots of the trees it serves
         self.lineage: dict[str, list[str]] = {}  # provider -> root ... provider
+        self.cache: dict[tuple, list[dict]] = {}  # whole-cloud answers, read once per request
+        self.shared_only_seen: set[tuple] = set()
 
     def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
         started = time.perf_counter()
@@ -211,18 +287,67 @@ class CandidateSearch:
             self.trace.append(QueryTrace(name, cypher.strip(), parameters, len(rows), elapsed))
         return rows
 
+    def _read_once(self, name: str, cypher: str, **parameters) -> list[dict]:
+        """``_read``, remembered: searching page by page asks these again."""
+        key = (name, repr(sorted(parameters.items())))
+        if key not in self.cache:
+            self.cache[key] = self._read(name, cypher, **parameters)
+        return self.cache[key]
+
     # -- the steps ---------------------------------------------------------------
     def run(self) -> dict:
         self._check_names()
-        try:
-            partials = self._search_groups()
-        except NoCandidates:
-            return {"allocation_requests": [], "provider_summaries": {}}
-        allocation_requests = self._combine(partials)
+        world = self._read("world", WORLD, sharing_trait=catalog.SHARES_VIA_AGGREGATE)[0]
+        self.sharing = set(world["sharing"])
+        self.has_trees = world["has_trees"]
+        limit = self.request.limit
+        target = self._in_tree_target()
+        # Which trees to search: all at once, the in_tree target's only, or with
+        # a limit page by page (Placement builds every candidate, then cuts).
+        scopes = [target] if target is not None or not limit else self._root_pages(limit)
+        allocation_requests: list[dict] = []
+        for scope in scopes:
+            allocation_requests += self._candidates(scope, limit and limit - len(allocation_requests))
+            if limit and len(allocation_requests) >= limit:
+                break
         return {
             "allocation_requests": allocation_requests,
             "provider_summaries": self._summaries(allocation_requests),
         }
+
+    def _candidates(self, scope: set[str] | None, limit: int | None) -> list[dict]:
+        """Allocation requests anchored in the trees of ``scope`` (None: every tree)."""
+        try:
+            partials = self._search_groups(scope)
+        except NoCandidates:
+            return []
+        return self._combine(partials, limit)
+
+    def _in_tree_target(self) -> set[str] | None:
+        """When the unsuffixed group names in_tree, every candidate lies in that
+        one tree (the group takes no sharing provider from outside it), so
+        only that tree needs searching."""
+        group = self.request.groups.get("")
+        if group is None or not group.in_tree or not group.resources:
+            return None
+        root = self._root_of_tree(group.in_tree)
+        return {root} if root else set()
+
+    def _root_of_tree(self, uuid: str) -> str | None:
+        rows = self._read_once("roots_of", ROOTS_OF, uuids=[uuid])
+        return rows[0]["root"] if rows else None
+
+    def _root_pages(self, limit: int) -> Iterator[set[str]]:
+        """Pages of roots in UUID order, each four times the last, so a full
+        cloud still takes only a few pages."""
+        after, size = "", max(FIRST_PAGE, limit)
+        while True:
+            roots = self._read("root_page", ROOT_PAGE, after=after, size=size)[0]["roots"]
+            if roots:
+                yield set(roots)
+            if len(roots) < size:
+                return
+            after, size = roots[-1], size * 4
 
     def _check_names(self) -> None:
         known = self._read("known_names", KNOWN_NAMES)[0]
@@ -234,23 +359,21 @@ class CandidateSearch:
         if unknown := sorted(self.request.trait_names() - traits):
             raise BadRequest(f"No such trait(s): {', '.join(unknown)}.")
 
-    def _search_groups(self) -> dict[str, list[PartialRequest]]:
+    def _search_groups(self, scope: set[str] | None) -> dict[str, list[PartialRequest]]:
         request = self.request
-        world = self._read("world", WORLD, sharing_trait=catalog.SHARES_VIA_AGGREGATE)[0]
-        self.sharing = set(world["sharing"])
-        self.has_trees = world["has_trees"]
-        self.anchor_roots = None
+        self.anchor_roots = scope  # the trees candidates may come from; None: all
         if request.root_required or request.root_forbidden:
-            rows = self._read(
+            rows = self._read_once(
                 "roots_with_traits",
                 ROOTS_WITH_TRAITS,
                 required=sorted(request.root_required),
                 forbidden=sorted(request.root_forbidden),
             )
-            self.anchor_roots = {r["root"] for r in rows}
-            if not self.anchor_roots:
-                raise NoCandidates
-        self.capacity = self._providers_with_capacity()
+            allowed = {r["root"] for r in rows}
+            self.anchor_roots = allowed if scope is None else scope & allowed
+        if self.anchor_roots is not None and not self.anchor_roots:
+            raise NoCandidates
+        self.capacity = self._providers_with_capacity(scope)
         self._sharing_anchors({rp for pairs in self.capacity.values() for rp, _ in pairs})
         self.holders = self._trait_holders()
         partials = {}
@@ -264,21 +387,31 @@ class CandidateSearch:
             partials[suffix] = found
         return partials
 
-    def _providers_with_capacity(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
-        """(suffix, class) -> {(provider, root)} with room for that group's amount."""
+    def _providers_with_capacity(self, scope: set[str] | None) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """(suffix, class) -> {(provider, root)} with room for that group's amount,
+        in the trees of ``scope`` (None: every tree) and in the sharing providers."""
         requests = []
         for suffix, group in self.request.groups.items():
             tree_root = None
             if group.in_tree:
-                rows = self._read("roots_of", ROOTS_OF, uuids=[group.in_tree])
-                if not rows:
+                tree_root = self._root_of_tree(group.in_tree)
+                if tree_root is None:
                     raise NoCandidates  # Placement: an unknown in_tree provider matches nothing
-                tree_root = rows[0]["root"]
             for rc, amount in group.resources.items():
                 key = f"{suffix}\x00{rc}"
                 requests.append({"key": key, "resource_class": rc, "amount": amount, "tree_root": tree_root})
         found: dict[tuple[str, str], set[tuple[str, str]]] = {}
-        for row in self._read("providers_with_capacity", PROVIDERS_WITH_CAPACITY, requests=requests):
+        if scope is None:
+            rows = self._read("providers_with_capacity", PROVIDERS_WITH_CAPACITY, requests=requests)
+        else:
+            rows = self._read(
+                "providers_in_trees_with_capacity",
+                PROVIDERS_IN_TREES_WITH_CAPACITY,
+                requests=requests,
+                roots=sorted(scope),
+                sharing=sorted(self.sharing),
+            )
+        for row in rows:
             suffix, rc = row["key"].split("\x00")
             pairs = found.setdefault((suffix, rc), set())
             for rp, root, used, capacity, max_unit in row["providers"]:
@@ -298,7 +431,7 @@ class CandidateSearch:
             for rp in missing:
                 self.anchors[rp] = set()
             for row in self._read("sharing_anchors", SHARING_ANCHORS, sharing=missing):
-                self.anchors[row["provider"]].add(row["anchor"])
+                self.anchors[row["provider"]] = set(row["anchors"])
         return self.anchors
 
     def _trait_holders(self) -> dict[str, set[str]]:
@@ -306,7 +439,7 @@ class CandidateSearch:
         names = sorted(set().union(*(g.trait_names for g in self.request.groups.values())))
         holders = {name: set() for name in names}
         if names:
-            for row in self._read("trait_holders", TRAIT_HOLDERS, names=names):
+            for row in self._read_once("trait_holders", TRAIT_HOLDERS, names=names):
                 holders[row["trait"]] = set(row["providers"])
         return holders
 
@@ -314,7 +447,7 @@ class CandidateSearch:
         return rp in self.holders[trait]
 
     def _providers_in_aggregates(self, member_of: list) -> set[str]:
-        rows = self._read(
+        rows = self._read_once(
             "providers_in_aggregates",
             PROVIDERS_IN_AGGREGATES,
             member_of=[sorted(any_of) for any_of in member_of],
@@ -344,14 +477,14 @@ class CandidateSearch:
             pairs = set.intersection(*per_class)
         elif group.required:
             # A resourceless group; Placement applies no in_tree to it.
-            rows = self._read(
+            rows = self._read_once(
                 "providers_with_traits",
                 PROVIDERS_WITH_TRAITS,
                 required=[sorted(any_of) for any_of in group.required],
             )
             pairs = {(r["provider"], r["root"]) for r in rows}
         elif in_aggregates is not None:
-            rows = self._read("roots_of", ROOTS_OF, uuids=sorted(in_aggregates))
+            rows = self._read_once("roots_of", ROOTS_OF, uuids=sorted(in_aggregates))
             pairs = {(r["provider"], r["root"]) for r in rows}
         else:
             return []
@@ -432,7 +565,7 @@ class CandidateSearch:
         return all(any(self._has(rp, t) for rp in providers for t in any_of) for any_of in group.required)
 
     # -- combining the groups -------------------------------------------------------
-    def _combine(self, partials: dict[str, list[PartialRequest]]) -> list[dict]:
+    def _combine(self, partials: dict[str, list[PartialRequest]], limit: int | None) -> list[dict]:
         suffixes = list(partials)
         by_anchor: dict[str, dict[str, list[PartialRequest]]] = {}
         for suffix, found in partials.items():
@@ -442,8 +575,11 @@ class CandidateSearch:
             named = set().union(*self.request.same_subtrees)
             self._load_lineages({rp for s in named & set(partials) for p in partials[s] for rp in p.providers})
         isolate = self.request.group_policy == "isolate"
-        limit = self.request.limit
-        results: dict[tuple, dict] = {}
+        results: list[dict] = []
+        # A candidate that uses a provider of its own tree can come from that
+        # tree only; one made wholly of sharing providers can come from every
+        # tree they serve, and is kept once.
+        shared_only_seen = self.shared_only_seen
         for anchor in sorted(by_anchor):
             lists = by_anchor[anchor]
             if len(lists) != len(suffixes):
@@ -451,11 +587,16 @@ class CandidateSearch:
             for combination in self._fitting_products([lists[s] for s in suffixes], isolate):
                 if not self._same_subtree_satisfied(combination):
                     continue
-                key, body = _allocation_request(combination)
-                results.setdefault(key, body)
+                body = _allocation_request(combination)
+                if self.sharing.issuperset(body["allocations"]):
+                    key = _identity(body)
+                    if key in shared_only_seen:
+                        continue
+                    shared_only_seen.add(key)
+                results.append(body)
                 if limit and len(results) >= limit:
-                    return list(results.values())
-        return list(results.values())
+                    return results
+        return results
 
     def _fitting_products(self, lists: list[list[PartialRequest]], isolate: bool) -> Iterator[tuple]:
         """The product of one partial request per group, pruned as it is built:
@@ -492,8 +633,8 @@ class CandidateSearch:
     def _load_lineages(self, providers: set[str]) -> None:
         missing = sorted(providers - self.lineage.keys())
         if missing:
-            for row in self._read("lineages", LINEAGES, uuids=missing):
-                self.lineage[row["provider"]] = row["lineage"]
+            for lineage in self._read("lineages", LINEAGES, uuids=missing)[0]["lineages"]:
+                self.lineage[lineage[-1]] = lineage
 
     def _same_subtree_satisfied(self, combination: tuple[PartialRequest, ...]) -> bool:
         """For each same_subtree set: one of the providers chosen for its groups is
@@ -515,14 +656,13 @@ class CandidateSearch:
                 "resources": {rc: {"capacity": capacity, "used": used} for rc, capacity, used in inventories},
                 "traits": sorted(traits),
                 "parent_provider_uuid": parent,
-                "root_provider_uuid": row["root"],
+                "root_provider_uuid": root,
             }
-            for row in self._read("trees", TREES, roots=roots)
-            for uuid, parent, traits, inventories in row["providers"]
+            for uuid, parent, root, traits, inventories in self._read("trees", TREES, roots=roots)[0]["providers"]
         }
 
 
-def _allocation_request(combination: tuple[PartialRequest, ...]) -> tuple[tuple, dict]:
+def _allocation_request(combination: tuple[PartialRequest, ...]) -> dict:
     """Consolidate one partial request per group into Placement's shape."""
     allocations: dict[str, dict[str, int]] = {}
     mappings: dict[str, set[str]] = {}
@@ -531,12 +671,15 @@ def _allocation_request(combination: tuple[PartialRequest, ...]) -> tuple[tuple,
             resources = allocations.setdefault(rp, {})
             resources[rc] = resources.get(rc, 0) + amount
         mappings.setdefault(partial.suffix, set()).update(partial.providers)
-    key = (
-        frozenset((rp, rc, n) for rp, res in allocations.items() for rc, n in res.items()),
-        frozenset((s, frozenset(p)) for s, p in mappings.items()),
-    )
-    body = {
+    return {
         "allocations": {rp: {"resources": res} for rp, res in allocations.items()},
         "mappings": {s: sorted(p) for s, p in mappings.items()},
     }
-    return key, body
+
+
+def _identity(body: dict) -> tuple:
+    """What makes two allocation requests the same, whatever their order."""
+    return (
+        frozenset((rp, rc, n) for rp, a in body["allocations"].items() for rc, n in a["resources"].items()),
+        frozenset((s, tuple(p)) for s, p in body["mappings"].items()),
+    )
