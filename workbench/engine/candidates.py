@@ -13,6 +13,11 @@ The work splits the way the problem does:
   ``limit``. The product is pruned as it is built (an over-full provider or a
   provider reused under ``isolate`` stops a branch), and it stops at
   ``limit``, so wide trees cannot explode (Placement bugs 2070257, 2126751).
+* **Only the trees needed are read.** With ``limit`` the trees are searched
+  a page at a time, in UUID order, until enough candidates are found, so the
+  work follows the limit rather than the cloud (Placement builds every
+  candidate, then cuts); when the unsuffixed group names ``in_tree``, only
+  that tree is searched.
 
 Queries that start from a list of UUIDs say ``USING INDEX``: a lookup per
 UUID is always right, and without the hint the planner, guessing the list's
