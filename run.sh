@@ -2,7 +2,8 @@
 # One entry point for a fresh clone:
 #   ./run.sh lab    set everything up, start Neo4j, load the demo cloud, open JupyterLab
 #   ./run.sh test   set everything up and run the whole test suite (notebooks included)
-# Set-up: Java 17+ and Maven (installed with apt-get when missing and we are root),
+# Set-up: Java 17+ and Maven (installed with apt-get when missing and we are root;
+# for tests also Debian's chromium and postgresql),
 # a Python >= 3.11 virtual environment in .venv with the workbench and its test
 # dependencies, and the Neo4j jars from Maven Central (java/target/lib, built once).
 set -euo pipefail
@@ -19,6 +20,10 @@ python_ok() { "$1" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' >
 PYTHON="${PYTHON:-python3}"
 python_ok "$PYTHON" || need_apt+=(python3 python3-venv)
 if [ "$action" = test ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
+# Placement on PostgreSQL, as in production (tests/test_postgres.py, workbench bench --postgres).
+if [ "$action" = test ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need_apt[*]} with apt-get"

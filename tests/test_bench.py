@@ -111,8 +111,13 @@ def test_tiny_run_writes_documented_files(graph, tmp_path):
     assert "wide_in_tree_4" in text and machine["date"] in text and machine["cpu_model"] in text
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    merged = bench_report.merge([data, data])
-    assert len(merged["results"]) == 2 * len(data["results"])
+    # Merging keeps one row per (size, cloud, request): a later run's replaces an earlier one's.
+    rerun = json.loads(json.dumps(data))
+    rerun["results"][0]["graph"]["p50_ms"] = -1.0
+    merged = bench_report.merge([data, rerun])
+    assert len(merged["results"]) == len(data["results"]) and len(merged["load"]) == len(data["load"])
+    assert [r["graph"]["p50_ms"] for r in merged["results"]].count(-1.0) == 1
+    assert len(merged["machine"]["runs"]) == 2
 
 
 def test_cli_parser_and_percentiles():

@@ -33,6 +33,7 @@ Output: a dict (see :func:`run`), written as JSON, Markdown and a PNG by
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import gc
@@ -52,6 +53,7 @@ from workbench import parity, synthetic
 from workbench.db import Graph
 from workbench.engine import candidates, loader
 from workbench.oracle import PlacementOracle
+from workbench.postgres import LocalPostgres, PostgresUnavailable
 
 DEFAULT_SIZES = (100, 1000, 10000)
 QUICK_SIZES = (100, 1000)
@@ -74,6 +76,8 @@ class RequestShape:
     query: str  # Placement's query string; {name} is a provider of the cloud
     about: str
     expected: Callable[[int], int]  # candidates expected for n compute nodes
+    # Candidates Placement builds before cutting to limit (None: as expected).
+    built: Callable[[int], int] | None = None
 
     def resolve(self, scenario) -> str:
         return parity.resolve_placeholders(self.query, scenario)
@@ -111,6 +115,14 @@ REQUESTS: tuple[RequestShape, ...] = (
         "resources_G1=VGPU:1&resources_G2=VGPU:1&resources_G3=VGPU:1&group_policy=isolate",
         "three single-VGPU groups over eight one-unit GPUs: 8*7*6 = 336 per host",
         lambda n: 336 * n,
+    ),
+    RequestShape(
+        "wide_isolate_3_limit10",
+        "wide",
+        "resources_G1=VGPU:1&resources_G2=VGPU:1&resources_G3=VGPU:1&group_policy=isolate&limit=10",
+        "the same, first 10: Placement still builds all 336 per host (bug 2070257), the graph stops at 10",
+        lambda n: 10,
+        built=lambda n: 336 * n,
     ),
     RequestShape(
         "wide_in_tree_4",
@@ -493,6 +505,7 @@ def run(
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     rest_load_max: int = DEFAULT_REST_LOAD_MAX,
     neo4j_pid: int | None = None,
+    postgres: str | None = None,
     progress: Callable[[str], None] | None = _stderr,
 ) -> dict:
     """Benchmark every (size, cloud shape) and every request shape that fits the cloud.
@@ -506,6 +519,9 @@ def run(
 
     ``graph`` (an open :class:`Graph`, whose database is emptied!) or else
     ``uri`` (default ``NEO4J_URI`` or the local server) says which Neo4j to use.
+    ``postgres`` (a PostgreSQL server URL, see :mod:`workbench.postgres`):
+    Placement is also run on a database there, checked and timed the same way
+    (``"placement_postgresql"`` in each result).
     """
     say = progress or (lambda _m: None)
     if repeat < 1:
@@ -527,6 +543,7 @@ def run(
                 "max_candidates": max_candidates,
                 "neo4j_pid": neo4j_pid,
                 "placement": None,
+                "placement_postgresql": postgres,
                 "graph_timed": "candidates.find() + json.dumps(body), through the Neo4j Python driver (Bolt)",
                 "cpu": "CPU time per request: Placement = this process (time.process_time); graph = this process "
                 "+ the Neo4j JVM (sum of /proc/<pid>/task/*/schedstat), when Neo4j runs on this machine",
@@ -549,7 +566,7 @@ def run(
         for n in compute_nodes:
             for shape in shapes:
                 _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidates, rest_load_max,
-                             neo4j_pid, say)
+                             neo4j_pid, postgres, say)
         results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         results["memory"] = _memory_summary(results["load"])
         return results
@@ -569,7 +586,8 @@ def _memory_summary(loads: list[dict]) -> dict:
     }
 
 
-def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidates, rest_load_max, neo4j_pid, say):
+def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidates, rest_load_max, neo4j_pid,
+                 postgres, say):
     scenario = synthetic.cloud(n, shape)
     providers = len(scenario.providers)
     tag = f"[{n} {shape}]"
@@ -590,6 +608,7 @@ def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidate
     }
     results["load"].append(load_entry)
     oracle = PlacementOracle()
+    on_postgres = None
     try:
         if results["settings"]["placement"] is None:
             results["settings"]["placement"] = oracle.config()
@@ -604,12 +623,20 @@ def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidate
                 rest.load(scenario)
                 load_entry["placement_rest_s"] = round(time.perf_counter() - started, 2)
             say(f"{tag} Placement over REST: {load_entry['placement_rest_s']:.1f} s")
+        if postgres:
+            on_postgres = PlacementOracle(postgres=postgres)
+            started = time.perf_counter()
+            on_postgres.load_bulk(scenario)
+            load_entry["placement_postgresql_s"] = round(time.perf_counter() - started, 2)
+            say(f"{tag} Placement on PostgreSQL (object layer): {load_entry['placement_postgresql_s']:.1f} s")
         for shape_request in requests_for(shape):
             _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, allow_mismatch,
-                           max_candidates, say, neo4j_pid)
+                           max_candidates, say, neo4j_pid, on_postgres)
         load_entry["memory"] = memory_snapshot(graph, neo4j_pid)  # with this cloud still in both engines
     finally:
         oracle.close()
+        if on_postgres is not None:
+            on_postgres.close()
         gc.collect()
     mem = load_entry["memory"]
     say(
@@ -619,10 +646,10 @@ def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidate
 
 
 def _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, allow_mismatch, max_candidates, say,
-                   neo4j_pid=None):
+                   neo4j_pid=None, on_postgres=None):
     tag = f"[{n} {shape_request.cloud}] {shape_request.name}:"
     query = shape_request.resolve(scenario)
-    expected = shape_request.expected(n)
+    expected = (shape_request.built or shape_request.expected)(n)
     if expected > max_candidates:
         results["skipped"].append(
             {
@@ -640,6 +667,10 @@ def _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, a
     started = time.perf_counter()
     verdict = parity.compare(graph, oracle, query)
     check_s = time.perf_counter() - started
+    if on_postgres is not None and verdict.acceptable and verdict.status == 200:
+        verdict = parity.compare(graph, on_postgres, query)  # the same answer on PostgreSQL too
+        if verdict.difference:
+            verdict.difference = "Placement on PostgreSQL: " + verdict.difference
     if not verdict.acceptable or verdict.status != 200:
         difference = verdict.difference or f"both answered {verdict.status}: {verdict.placement}"
         mismatch = {
@@ -661,6 +692,11 @@ def _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, a
     graph_t = _timed(_graph_call(graph, query), repeat, server_pid=neo4j_pid)
     say(f"{tag} graph p50 {percentile(graph_t.wall_ms, 50):.1f} ms; timing Placement, 1 + {repeat} runs")
     placement_t = _timed(_placement_call(oracle, query), repeat)
+    postgres_stats = None
+    if on_postgres is not None:
+        say(f"{tag} timing Placement on PostgreSQL, 1 + {repeat} runs")
+        # Wall time only: PostgreSQL's own CPU is in its server processes.
+        postgres_stats = _stats(_timed(_placement_call(on_postgres, query), repeat))
     breakdown = graph_breakdown(graph, query, runs=min(repeat, 3), server_pid=neo4j_pid)
     graph_stats, placement_stats = _stats(graph_t), _stats(placement_t, all_in_process=True)
     graph_p50, placement_p50 = graph_stats["p50_ms"], placement_stats["p50_ms"]
@@ -676,6 +712,11 @@ def _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, a
         "graph": graph_stats,
         "placement_sqlite": placement_stats,
         "ratio_p50": round(graph_p50 / placement_p50, 3) if placement_p50 else None,
+        **(
+            {"placement_postgresql": postgres_stats,
+             "ratio_p50_postgresql": round(graph_p50 / postgres_stats["p50_ms"], 3)}
+            if postgres_stats else {}
+        ),
         "ratio_cpu_p50": round(graph_cpu / placement_cpu, 3) if graph_cpu and placement_cpu else None,
         "graph_breakdown": breakdown,
         "divergence": verdict.divergence,
@@ -759,6 +800,11 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         help="also time Placement's REST load for clouds of at most this many providers "
         f"(default {DEFAULT_REST_LOAD_MAX}; 0: never)",
     )
+    p.add_argument(
+        "--postgres", action="store_true",
+        help="also run Placement on PostgreSQL, as in production: a throwaway server on loopback from "
+        "Debian's postgresql package (workbench.postgres), checked and timed like the SQLite one",
+    )
     p.set_defaults(func=cmd_bench)
     return p
 
@@ -773,13 +819,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sizes = list(QUICK_SIZES if args.quick else (args.compute_nodes or DEFAULT_SIZES))
         status = 0
         try:
-            results = run(
-                sizes, args.shape, args.repeat, allow_mismatch=args.allow_mismatch,
-                max_candidates=args.max_candidates, rest_load_max=args.rest_load_max,
-            )
+            with contextlib.ExitStack() as stack:
+                postgres = stack.enter_context(LocalPostgres.temporary()).url if args.postgres else None
+                results = run(
+                    sizes, args.shape, args.repeat, allow_mismatch=args.allow_mismatch,
+                    max_candidates=args.max_candidates, rest_load_max=args.rest_load_max, postgres=postgres,
+                )
         except BenchMismatch as mismatch:
             print(f"error: {mismatch}", file=sys.stderr)
             results, status = mismatch.results, 1
+        except PostgresUnavailable as missing:
+            print(f"error: {missing}", file=sys.stderr)
+            return 2
         except ImportError as missing:  # openstack-placement is the optional "oracle" extra
             print(f"error: the benchmark needs the real Placement ({missing}); "
                   "pip install 'placement-graph-workbench[oracle]'", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 GRAPH_LABEL = "graph (Neo4j)"
 PLACEMENT_LABEL = "Placement (SQLite, in process)"
+POSTGRES_LABEL = "Placement (PostgreSQL, loopback)"
 
 
 def write(results: dict, json_path: Path | None = None, markdown_path: Path | None = None,
@@ -32,6 +33,14 @@ def write(results: dict, json_path: Path | None = None, markdown_path: Path | No
     return written
 
 
+def _result_key(r: dict) -> tuple:
+    return r["compute_nodes"], r["cloud"], r["request"]
+
+
+def _load_key(r: dict) -> tuple:
+    return r["compute_nodes"], r["cloud"]
+
+
 def merge(runs: list[dict]) -> dict:
     """Several runs' results as one (the machine of the first; every run's date kept)."""
     if not runs:
@@ -46,6 +55,9 @@ def merge(runs: list[dict]) -> dict:
     for other in runs[1:]:
         for key in ("results", "load", "skipped", "mismatches"):
             merged[key] += other.get(key, [])
+        # A later run of the same request (or load) replaces the earlier one.
+        for key, identity in (("results", _result_key), ("skipped", _result_key), ("load", _load_key)):
+            merged[key] = list({identity(r): r for r in merged[key]}.values())
         known = {r["name"] for r in merged["requests"]}
         merged["requests"] += [r for r in other["requests"] if r["name"] not in known]
         for key in ("python_peak_rss_mb", "neo4j_peak_rss_mb", "neo4j_heap_used_max_sampled_mb"):
@@ -177,6 +189,7 @@ def markdown(results: dict) -> str:
             f"| {_ms(b['python_ms'])} | {_ms(b['json_ms'])} | {top_text} "
             f"| {_kb(r['graph']['response_bytes'])} / {_kb(r['placement_sqlite']['response_bytes'])} |"
         )
+    lines += _postgres_section(results)
     lines += [
         "",
         "## Loading",
@@ -220,6 +233,37 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _postgres_section(results: dict) -> list[str]:
+    """Placement on PostgreSQL, when the run had it (``workbench bench --postgres``)."""
+    timed = [r for r in results["results"] if r.get("placement_postgresql")]
+    if not timed:
+        return []
+    lines = [
+        "",
+        "## Placement on PostgreSQL",
+        "",
+        "The same requests of the same Placement with its database on PostgreSQL (Debian's package, a "
+        "throwaway server on loopback with default settings), as in production; its answers were checked "
+        "against the graph's too. Wall time only (PostgreSQL's CPU is in its own processes).",
+        "",
+        "| compute nodes | request | candidates | graph p50 | Placement SQLite p50 | Placement PostgreSQL p50 "
+        "| Placement PostgreSQL p95 | graph/PostgreSQL p50 |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in timed:
+        pg = r["placement_postgresql"]
+        lines.append(
+            f"| {r['compute_nodes']:,} | {r['request']} | {r['candidates']:,} | {_ms(r['graph']['p50_ms'])} "
+            f"| {_ms(r['placement_sqlite']['p50_ms'])} | {_ms(pg['p50_ms'])} | {_ms(pg['p95_ms'])} "
+            f"| {_ratio(r.get('ratio_p50_postgresql'))} |"
+        )
+    loads = [e for e in results["load"] if e.get("placement_postgresql_s") is not None]
+    if loads:
+        lines += ["", "Loading Placement on PostgreSQL (object layer): " + "; ".join(
+            f"{e['compute_nodes']:,} {e['cloud']} {e['placement_postgresql_s']} s" for e in loads) + "."]
+    return lines
+
+
 def _settings(values: dict | None) -> str:
     if not values:
         return "–"
@@ -256,12 +300,17 @@ def plot(results: dict, path: Path) -> None:
         for key, label, colour, marker in (
             ("graph", GRAPH_LABEL, "#1f77b4", "o"),
             ("placement_sqlite", PLACEMENT_LABEL, "#d62728", "s"),
+            ("placement_postgresql", POSTGRES_LABEL, "#2ca02c", "^"),
         ):
-            p50 = [r[key]["p50_ms"] for r in points]
-            p95 = [r[key]["p95_ms"] for r in points]
+            timed = [r for r in points if r.get(key)]
+            if not timed:
+                continue
+            at = [r["compute_nodes"] for r in timed]
+            p50 = [r[key]["p50_ms"] for r in timed]
+            p95 = [r[key]["p95_ms"] for r in timed]
             values += p50 + p95
-            ax.plot(xs, p50, marker=marker, color=colour, label=f"{label}: p50")
-            ax.plot(xs, p95, linestyle=":", color=colour, linewidth=1.2, label=f"{label}: p95")
+            ax.plot(at, p50, marker=marker, color=colour, label=f"{label}: p50")
+            ax.plot(at, p95, linestyle=":", color=colour, linewidth=1.2, label=f"{label}: p95")
         ax.set_xscale("log")
         ax.set_yscale("log")
         if xs:
@@ -287,7 +336,7 @@ def plot(results: dict, path: Path) -> None:
         ax.axis("off")
     m = results["machine"]
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=len(handles) or 1, fontsize=9, frameon=False)
     fig.suptitle(
         "GET /allocation_candidates: latency against cloud size, both axes logarithmic\n"
         f"{m['date'][:10]}  ·  {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB RAM  ·  "

@@ -23,6 +23,12 @@ Process-global state (see ``/work/shared/reference/placement-oracle.md`` §5.2):
   ``deploy.update_database``. Building each database from scratch the same way
   takes about 7 ms; copying the template is quicker and gives the same result.
 
+Given ``postgres=`` (the URL of a PostgreSQL server, such as
+:class:`workbench.postgres.LocalPostgres` starts), an oracle gets a fresh
+PostgreSQL database instead, the way Placement runs in production: a copy
+(``CREATE DATABASE ... TEMPLATE``) of a template database built the same way
+once per server, dropped again when the oracle closes.
+
 Importing this module is cheap; Placement (about 2 s of imports) is imported
 the first time an oracle is created.
 """
@@ -31,7 +37,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
+import os
 import logging
 import threading
 import warnings
@@ -64,6 +72,9 @@ _QUIET_LOGGERS = (
 # One lock for everything that touches Placement's global database wiring.
 _LOCK = threading.RLock()
 _RUNTIME: "_Runtime | None" = None
+_POSTGRES_TEMPLATE = "placement_template"
+_POSTGRES_TEMPLATES_MADE: set[str] = set()  # server URLs
+_POSTGRES_DATABASES = itertools.count()
 
 
 class OracleError(RuntimeError):
@@ -140,6 +151,44 @@ def _runtime() -> _Runtime:
         return _RUNTIME
 
 
+def _postgres_admin(server: str, *statements: str) -> None:
+    """Statements that cannot run in a transaction (CREATE/DROP DATABASE)."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for statement in statements:
+                connection.execute(sqlalchemy.text(statement))
+    finally:
+        admin.dispose()
+
+
+def _postgres_copy(rt: _Runtime, server: str, name: str):
+    """A new database ``name`` on ``server``, copied from the template made
+    (once per server and process) like the SQLite one: Placement's schema,
+    then its standard traits and resource classes."""
+    from placement import deploy
+    from placement.db.sqlalchemy import migration
+    from placement.objects import resource_class, trait
+
+    if server not in _POSTGRES_TEMPLATES_MADE:
+        _postgres_admin(server, f"DROP DATABASE IF EXISTS {_POSTGRES_TEMPLATE}", f"CREATE DATABASE {_POSTGRES_TEMPLATE}")
+        template = rt.create_engine(f"{server}/{_POSTGRES_TEMPLATE}")
+        migration.create_schema(template)
+        reset = rt.context_manager.patch_engine(template)
+        try:
+            trait._TRAITS_SYNCED = False
+            resource_class._RESOURCE_CLASSES_SYNCED = False
+            deploy.update_database(rt.conf)
+        finally:
+            reset()
+            template.dispose()  # a template must have no open connections to be copied
+        _POSTGRES_TEMPLATES_MADE.add(server)
+    _postgres_admin(server, f'CREATE DATABASE "{name}" TEMPLATE {_POSTGRES_TEMPLATE}')
+    return rt.create_engine(f"{server}/{name}")
+
+
 @dataclasses.dataclass
 class SQLCapture:
     """The SQL statements Placement sent to SQLite while a capture was open."""
@@ -189,17 +238,22 @@ class PlacementOracle:
     call from several threads (requests are serialised).
     """
 
-    def __init__(self, microversion: str = DEFAULT_MICROVERSION):
+    def __init__(self, microversion: str = DEFAULT_MICROVERSION, postgres: str | None = None):
         self.microversion = microversion
+        self.postgres = postgres
         rt = _runtime()
         self._rt = rt
         with _LOCK:
-            engine = rt.create_engine("sqlite://")
-            raw = engine.raw_connection()
-            try:
-                rt.template.backup(raw.driver_connection)
-            finally:
-                raw.close()  # back to the StaticPool; the database lives on
+            if postgres:
+                self._database = f"placement_{os.getpid()}_{next(_POSTGRES_DATABASES)}"
+                engine = _postgres_copy(rt, postgres, self._database)
+            else:
+                engine = rt.create_engine("sqlite://")
+                raw = engine.raw_connection()
+                try:
+                    rt.template.backup(raw.driver_connection)
+                finally:
+                    raw.close()  # back to the StaticPool; the database lives on
             # patch_engine builds the per-engine transaction factory the way
             # Placement's fixture does; keep the factory and unpatch at once.
             reset = rt.context_manager.patch_engine(engine)
@@ -213,6 +267,8 @@ class PlacementOracle:
         if not self._closed:
             self._closed = True
             self.engine.dispose()
+            if self.postgres:
+                _postgres_admin(self.postgres, f'DROP DATABASE IF EXISTS "{self._database}"')
 
     def __enter__(self) -> "PlacementOracle":
         return self
@@ -381,7 +437,7 @@ class PlacementOracle:
             "max_allocation_candidates": conf.placement.max_allocation_candidates,
             "allocation_candidates_generation_strategy": conf.placement.allocation_candidates_generation_strategy,
             "optimize_for_wide_provider_trees": conf.workarounds.optimize_for_wide_provider_trees,
-            "database": "sqlite:// (in memory, in process)",
+            "database": f"PostgreSQL {self.postgres} (loopback)" if self.postgres else "sqlite:// (in memory, in process)",
             "microversion": self.microversion,
         }
 
