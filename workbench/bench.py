@@ -722,8 +722,9 @@ def _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, a
         "divergence": verdict.divergence,
     }
     results["results"].append(entry)
+    on_pg = f" (on PostgreSQL {postgres_stats['p50_ms']:.1f} ms)" if postgres_stats else ""
     say(
-        f"{tag} graph p50 {graph_p50:.1f} ms, Placement p50 {placement_p50:.1f} ms, "
+        f"{tag} graph p50 {graph_p50:.1f} ms, Placement p50 {placement_p50:.1f} ms{on_pg}, "
         f"ratio {entry['ratio_p50']}; CPU ratio {entry['ratio_cpu_p50']} (graph: Cypher {breakdown['cypher_ms']:.0f} "
         f"ms [CPU: driver {breakdown['cypher_client_cpu_ms'] or 0:.0f} ms, Neo4j "
         f"{breakdown['cypher_server_cpu_ms'] or 0:.0f} ms], Python {breakdown['python_ms']:.0f} ms, "

@@ -80,12 +80,15 @@ def _ms(value) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
-def _ratio(value) -> str:
-    if not value:
+def _ratio(graph_ms, other_ms) -> str:
+    """graph / other, from the latencies themselves (a stored ratio is rounded)."""
+    if not graph_ms or not other_ms:
         return "–"
+    value = graph_ms / other_ms
+    shown = f"{value:.2f}" if value >= 0.01 else f"{value:.1g}"
     if value < 1:
-        return f"{value:.2f} (graph {1 / value:.1f}× faster)"
-    return f"{value:.2f} (graph {value:.1f}× slower)"
+        return f"{shown} (graph {1 / value:,.1f}× faster)"
+    return f"{shown} (graph {value:.1f}× slower)"
 
 
 def _plain_ratio(value) -> str:
@@ -98,7 +101,8 @@ def markdown(results: dict) -> str:
     rtt = m.get("bolt_round_trip_ms") or {}
     code = m.get("workbench") or {}
     lines = [
-        "# Allocation candidates: graph engine (Neo4j) vs OpenStack Placement (in process, SQLite)",
+        "# Allocation candidates: graph engine (Neo4j) vs OpenStack Placement (in process, SQLite"
+        + ("; also on PostgreSQL)" if s.get("placement_postgresql") else ")"),
         "",
         f"- **Date:** {m['date']}" + (
             "; runs merged: " + ", ".join(
@@ -157,7 +161,7 @@ def markdown(results: dict) -> str:
         )
         lines.append(
             f"| {r['compute_nodes']:,} | {r['cloud']} | {r['request']} | {r['candidates']:,} | {_ms(g['p50_ms'])} "
-            f"| {_ms(g['p95_ms'])} | {_ms(p['p50_ms'])} | {_ms(p['p95_ms'])} | {_ratio(r['ratio_p50'])} "
+            f"| {_ms(g['p95_ms'])} | {_ms(p['p50_ms'])} | {_ms(p['p95_ms'])} | {_ratio(g['p50_ms'], p['p50_ms'])} "
             f"| {graph_cpu} | {_ms(p.get('cpu_p50_ms'))} | {_plain_ratio(r.get('ratio_cpu_p50'))} "
             f"| {r.get('repeat', s['repeat'])} |"
         )
@@ -255,7 +259,7 @@ def _postgres_section(results: dict) -> list[str]:
         lines.append(
             f"| {r['compute_nodes']:,} | {r['request']} | {r['candidates']:,} | {_ms(r['graph']['p50_ms'])} "
             f"| {_ms(r['placement_sqlite']['p50_ms'])} | {_ms(pg['p50_ms'])} | {_ms(pg['p95_ms'])} "
-            f"| {_ratio(r.get('ratio_p50_postgresql'))} |"
+            f"| {_ratio(r['graph']['p50_ms'], pg['p50_ms'])} |"
         )
     loads = [e for e in results["load"] if e.get("placement_postgresql_s") is not None]
     if loads:
@@ -341,7 +345,8 @@ def plot(results: dict, path: Path) -> None:
         "GET /allocation_candidates: latency against cloud size, both axes logarithmic\n"
         f"{m['date'][:10]}  ·  {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB RAM  ·  "
         f"Neo4j {m['neo4j_version']} (Bolt, Python driver)  ·  Placement {m['placement_version']} "
-        "(SQLite in memory, in process)",
+        "(SQLite in memory, in process" + ("; and on PostgreSQL, loopback)" if any(
+            r.get("placement_postgresql") for r in results["results"]) else ")"),
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.05, 1, 0.955))
