@@ -243,12 +243,16 @@ class _MeteredGraph:
     """A :class:`Graph` stand-in that meters every ``read``: wall time, this
     process's CPU time and the Neo4j JVM's CPU time (ms)."""
 
-    def __init__(self, graph: Graph, server_pid: int | None):
-        self._graph, self._pid = graph, server_pid
-        self.calls: list[tuple[str, float, float, float | None]] = []  # cypher, wall, client cpu, server cpu
+    def __init__(self, graph, server_pid: int | None, calls: list | None = None):
+        self._graph, self._pid = graph, server_pid  # a Graph, or a Reader within a transaction
+        # cypher, wall, client cpu, server cpu
+        self.calls: list[tuple[str, float, float, float | None]] = [] if calls is None else calls
 
     def __getattr__(self, name):
         return getattr(self._graph, name)
+
+    def reading(self, work):
+        return self._graph.reading(lambda reader: work(_MeteredGraph(reader, self._pid, self.calls)))
 
     def read(self, cypher: str, **parameters) -> list[dict]:
         server_before = process_cpu_ns(self._pid)

@@ -26,13 +26,14 @@ inventory, so it cannot drift from the allocations.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import neo4j
 from neo4j import GraphDatabase, RoutingControl
 from neo4j.exceptions import AuthError, ServiceUnavailable
 
 DEFAULT_DATABASE = "neo4j"
+T = TypeVar("T")
 
 # Idempotent: run on every connect.
 SCHEMA = [
@@ -46,6 +47,25 @@ SCHEMA = [
     "CREATE INDEX inventory_class IF NOT EXISTS FOR (i:Inventory) ON (i.resource_class)",
     "CREATE INDEX consumer_project IF NOT EXISTS FOR (c:Consumer) ON (c.project_id)",
 ]
+
+
+def _rows(keys: list[str], records) -> list[dict]:
+    """Records as dicts. The workbench's queries return plain values (strings,
+    numbers, lists), never nodes, so the values are taken as they are:
+    ``Record.data()`` walks every value looking for nodes to convert, which
+    took longer than Neo4j did to answer on large results."""
+    return [dict(zip(keys, record)) for record in records]
+
+
+class Reader:
+    """Read queries inside one transaction (see :meth:`Graph.reading`)."""
+
+    def __init__(self, tx: neo4j.ManagedTransaction):
+        self.tx = tx
+
+    def read(self, query: str, **params: Any) -> list[dict]:
+        result = self.tx.run(query, params)
+        return _rows(result.keys(), result)
 
 
 class Neo4jUnavailable(RuntimeError):
@@ -107,17 +127,18 @@ class Graph:
 
     # -- running Cypher ----------------------------------------------------
     def read(self, query: str, **params: Any) -> list[dict]:
-        """Run a read-only query; return its records as dicts.
-
-        The workbench's queries return plain values (strings, numbers, lists),
-        never nodes, so the records are copied as they are: ``Record.data()``
-        walks every value looking for nodes to convert, which took more time
-        than Neo4j did to answer on large results.
-        """
+        """Run a read-only query in its own transaction; return its records as dicts."""
         records, _summary, keys = self.driver.execute_query(
             query, params, database_=self.database, routing_=RoutingControl.READ
         )
-        return [dict(zip(keys, record)) for record in records]
+        return _rows(keys, records)
+
+    def reading(self, work: Callable[["Reader"], T]) -> T:
+        """Run ``work(reader)`` in one read transaction: its queries then cost a
+        round trip each, without a transaction begun and committed around
+        every one. The driver retries ``work`` on transient errors."""
+        with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            return session.execute_read(lambda tx: work(Reader(tx)))
 
     def write(self, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
         """Run ``work(tx)`` in one managed write transaction.

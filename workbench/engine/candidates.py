@@ -41,7 +41,7 @@ import time
 from typing import Iterator
 
 from workbench import catalog
-from workbench.db import Graph
+from workbench.db import Graph, Reader
 from workbench.engine.errors import BadRequest
 from workbench.engine.request import CandidateRequest, RequestGroup, parse
 
@@ -248,8 +248,15 @@ class NoCandidates(Exception):
 def find(graph: Graph, query: str | CandidateRequest, trace: list[QueryTrace] | None = None) -> dict:
     """The ``GET /allocation_candidates`` response body (microversion 1.39) for ``query``."""
     request = parse(query) if isinstance(query, str) else query
+
+    def search(reader: Reader) -> dict:
+        if trace is not None:
+            trace.clear()  # a retried transaction starts the trace again
+        return CandidateSearch(reader, request, trace).run()
+
+    # One read transaction for all the queries of one search.
     with _cycle_collector_paused():
-        return CandidateSearch(graph, request, trace).run()
+        return graph.reading(search)
 
 
 @contextlib.contextmanager
@@ -275,8 +282,8 @@ def explain(graph: Graph, query: str) -> list[QueryTrace]:
 
 
 class CandidateSearch:
-    def __init__(self, graph: Graph, request: CandidateRequest, trace: list[QueryTrace] | None = None):
-        self.graph, self.request, self.trace = graph, request, trace
+    def __init__(self, reader: Reader, request: CandidateRequest, trace: list[QueryTrace] | None = None):
+        self.reader, self.request, self.trace = reader, request, trace
         self.root_of: dict[str, str] = {}  # provider -> the root of its own tree
         self.inventory: dict[tuple[str, str], dict] = {}  # (provider, class) -> capacity, used, max_unit
         self.anchors: dict[str, set[str]] = {}  # sharing provider -> roots of the trees it serves
@@ -286,7 +293,7 @@ class CandidateSearch:
 
     def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
         started = time.perf_counter()
-        rows = self.graph.read(cypher, **parameters)
+        rows = self.reader.read(cypher, **parameters)
         if self.trace is not None:
             elapsed = (time.perf_counter() - started) * 1000
             self.trace.append(QueryTrace(name, cypher.strip(), parameters, len(rows), elapsed))
