@@ -76,8 +76,9 @@ def test_bulk_load_custom_classes_traits_and_consumers():
 
 @pytest.mark.neo4j
 def test_tiny_run_writes_documented_files(graph, tmp_path):
-    results = bench.run([5], ["flat", "wide"], repeat=2, graph=graph, progress=None, rest_load_max=0)
+    results = bench.run([5], ["flat", "wide"], repeat=2, graph=graph, progress=None, rest_load_max=0, warm_up_s=0.2)
     assert not results["mismatches"]
+    assert results["settings"]["neo4j_warm_up_s"] >= 0.2
     machine = results["machine"]
     for key in ("cpu_model", "cores", "memory_gb", "python", "neo4j_version", "placement_version", "date"):
         assert machine[key], key
@@ -140,8 +141,10 @@ def test_mismatch_stops_the_run(graph, monkeypatch):
     monkeypatch.setattr(bench.parity.candidates, "find", lambda g, q, trace=None: {"allocation_requests": [],
                                                                                   "provider_summaries": {}})
     with pytest.raises(bench.BenchMismatch) as caught:
-        bench.run([2], ["flat"], repeat=1, graph=graph, progress=None, rest_load_max=0)
+        bench.run([2], ["flat"], repeat=1, graph=graph, progress=None, rest_load_max=0, warm_up_s=0.2)
     assert caught.value.results["mismatches"][0]["request"] == "bad"
     assert not caught.value.results["results"]
-    results = bench.run([2], ["flat"], repeat=1, graph=graph, progress=None, rest_load_max=0, allow_mismatch=True)
+    results = bench.run(
+        [2], ["flat"], repeat=1, graph=graph, progress=None, rest_load_max=0, allow_mismatch=True, warm_up_s=0.2
+    )
     assert len(results["mismatches"]) == 1 and not results["results"]

@@ -54,7 +54,8 @@ def test_each_oracle_gets_its_own_empty_database(postgres_url):
 
 
 def test_benchmark_times_placement_on_postgresql(graph, postgres_url, tmp_path):
-    results = bench.run([3], ["flat"], repeat=1, graph=graph, progress=None, rest_load_max=0, postgres=postgres_url)
+    results = bench.run([3], ["flat"], repeat=1, graph=graph, progress=None, rest_load_max=0, postgres=postgres_url,
+                        warm_up_s=0.2)
     assert not results["mismatches"]
     for r in results["results"]:
         assert r["placement_postgresql"]["p50_ms"] > 0 and r["ratio_p50_postgresql"] > 0

@@ -123,7 +123,10 @@ def markdown(results: dict) -> str:
         f"- **Placement settings:** {_settings(s.get('placement'))}",
         f"- **Code:** workbench commit {code.get('commit', '?')}; uncommitted changes in workbench/engine: "
         f"{', '.join(code['engine_uncommitted_changes']) if code.get('engine_uncommitted_changes') else 'none'}",
-        f"- **Timed:** 1 warm-up, then {s['repeat']} runs per engine (per-row `repeat` below if runs were merged). "
+        f"- **Timed:** "
+        + (f"Neo4j first warmed up ({s['neo4j_warm_up_s']} s of every request on 20-host clouds: a fresh JVM "
+           "runs the query code interpreted at first); then per request " if s.get("neo4j_warm_up_s") else "")
+        + f"1 warm-up, then {s['repeat']} runs per engine (per-row `repeat` below if runs were merged). "
         f"Graph: {s['graph_timed']}. Placement: {s['placement_timed']}. Before timing, both engines' answers "
         "were compared (`workbench.parity.compare`; with `limit`: same count, each candidate valid).",
         f"- **Memory:** {s['memory']}.",
