@@ -588,8 +588,8 @@ def warm_up_neo4j(graph: Graph, shapes: list[str], seconds: float, say: Callable
 
     A freshly started Neo4j runs its query code interpreted until the JVM
     has compiled it; without this the first cloud timed (100 hosts) measured
-    the JIT, not the engine (3x slower in one run). Placement runs in this
-    Python process and has nothing to warm."""
+    the JIT, not the engine (3 to 6 times slower in one run). Placement runs
+    in this Python process and has nothing to warm."""
     started = time.perf_counter()
     for shape in shapes:
         scenario = synthetic.cloud(WARM_UP_HOSTS, shape)
