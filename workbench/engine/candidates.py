@@ -263,8 +263,8 @@ def find(graph: Graph, query: str | CandidateRequest, trace: list[QueryTrace] | 
 def _cycle_collector_paused():
     """A search builds hundreds of thousands of small lists, tuples and dicts,
     none of them in a reference cycle; Python's cycle collector would scan
-    them again and again as they pile up (on 20,000 NUMA candidates it took
-    half the time). Reference counting still frees everything as usual."""
+    them again and again as they pile up (on 20,000 NUMA candidates, about
+    a quarter of the time). Reference counting still frees everything as usual."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
