@@ -793,7 +793,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Generate synthetic clouds (workbench.synthetic), load each into Neo4j and into an in-process "
             "OpenStack Placement, check that both engines give the same answer to each request shape, then time "
-            "them (1 warm-up + R runs; p50/p95). Neo4j: NEO4J_URI or the local server; ITS DATABASE IS EMPTIED. "
+            "them (Neo4j warmed up first on small clouds; then per request 1 warm-up + R runs; p50/p95). Neo4j: NEO4J_URI or the local server; ITS DATABASE IS EMPTIED. "
             "Sizes 100, 1000 and 10000 by default; 100000 only when asked: on a 24 GB / 2-core machine the flat "
             "cloud at 100000 took about 12 minutes (repeat 3) and 1.6 GB in this process (Placement builds every candidate "
             "in Python, here); the tree shapes at that size were not tried and may not fit. Progress goes "
