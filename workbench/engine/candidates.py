@@ -38,7 +38,7 @@ import dataclasses
 import gc
 import itertools
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from workbench import catalog
 from workbench.db import Graph, Reader
@@ -288,7 +288,7 @@ class CandidateSearch:
         self.inventory: dict[tuple[str, str], dict] = {}  # (provider, class) -> capacity, used, max_unit
         self.anchors: dict[str, set[str]] = {}  # sharing provider -> roots of the trees it serves
         self.lineage: dict[str, list[str]] = {}  # provider -> root ... provider
-        self.cache: dict[tuple, list[dict]] = {}  # whole-cloud answers, read once per request
+        self.cache: dict[tuple, Any] = {}  # whole-cloud answers, read and shaped once per request
         self.shared_only_seen: set[tuple] = set()
 
     def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
@@ -299,11 +299,12 @@ class CandidateSearch:
             self.trace.append(QueryTrace(name, cypher.strip(), parameters, len(rows), elapsed))
         return rows
 
-    def _read_once(self, name: str, cypher: str, **parameters) -> list[dict]:
-        """``_read``, remembered: searching page by page asks these again."""
+    def _read_once(self, name: str, cypher: str, into: Callable[[list[dict]], Any], **parameters) -> Any:
+        """``into(_read(...))``, remembered: searching page by page needs these
+        whole-cloud answers again, and shaping them is as costly as reading."""
         key = (name, repr(sorted(parameters.items())))
         if key not in self.cache:
-            self.cache[key] = self._read(name, cypher, **parameters)
+            self.cache[key] = into(self._read(name, cypher, **parameters))
         return self.cache[key]
 
     # -- the steps ---------------------------------------------------------------
@@ -346,8 +347,7 @@ class CandidateSearch:
         return {root} if root else set()
 
     def _root_of_tree(self, uuid: str) -> str | None:
-        rows = self._read_once("roots_of", ROOTS_OF, uuids=[uuid])
-        return rows[0]["root"] if rows else None
+        return self._read_once("roots_of", ROOTS_OF, _first_root, uuids=[uuid])
 
     def _root_pages(self, limit: int) -> Iterator[set[str]]:
         """Pages of roots in UUID order, each four times the last, so a full
@@ -375,13 +375,13 @@ class CandidateSearch:
         request = self.request
         self.anchor_roots = scope  # the trees candidates may come from; None: all
         if request.root_required or request.root_forbidden:
-            rows = self._read_once(
+            allowed = self._read_once(
                 "roots_with_traits",
                 ROOTS_WITH_TRAITS,
+                _roots,
                 required=sorted(request.root_required),
                 forbidden=sorted(request.root_forbidden),
             )
-            allowed = {r["root"] for r in rows}
             self.anchor_roots = allowed if scope is None else scope & allowed
         if self.anchor_roots is not None and not self.anchor_roots:
             raise NoCandidates
@@ -449,22 +449,27 @@ class CandidateSearch:
     def _trait_holders(self) -> dict[str, set[str]]:
         """Trait -> the providers that have it, for every trait the groups name."""
         names = sorted(set().union(*(g.trait_names for g in self.request.groups.values())))
-        holders = {name: set() for name in names}
-        if names:
-            for row in self._read_once("trait_holders", TRAIT_HOLDERS, names=names):
+        if not names:
+            return {}
+
+        def by_trait(rows: list[dict]) -> dict[str, set[str]]:
+            holders = {name: set() for name in names}
+            for row in rows:
                 holders[row["trait"]] = set(row["providers"])
-        return holders
+            return holders
+
+        return self._read_once("trait_holders", TRAIT_HOLDERS, by_trait, names=names)
 
     def _has(self, rp: str, trait: str) -> bool:
         return rp in self.holders[trait]
 
     def _providers_in_aggregates(self, member_of: list) -> set[str]:
-        rows = self._read_once(
+        return self._read_once(
             "providers_in_aggregates",
             PROVIDERS_IN_AGGREGATES,
+            lambda rows: {r["provider"] for r in rows},
             member_of=[sorted(any_of) for any_of in member_of],
         )
-        return {r["provider"] for r in rows}
 
     def _aggregate_filters(self, group: RequestGroup) -> tuple[set[str] | None, set[str]]:
         """The providers a group's member_of allows (None: no member_of), and those
@@ -489,15 +494,14 @@ class CandidateSearch:
             pairs = set.intersection(*per_class)
         elif group.required:
             # A resourceless group; Placement applies no in_tree to it.
-            rows = self._read_once(
+            pairs = self._read_once(
                 "providers_with_traits",
                 PROVIDERS_WITH_TRAITS,
+                _provider_root_pairs,
                 required=[sorted(any_of) for any_of in group.required],
             )
-            pairs = {(r["provider"], r["root"]) for r in rows}
         elif in_aggregates is not None:
-            rows = self._read_once("roots_of", ROOTS_OF, uuids=sorted(in_aggregates))
-            pairs = {(r["provider"], r["root"]) for r in rows}
+            pairs = self._read_once("roots_of", ROOTS_OF, _provider_root_pairs, uuids=sorted(in_aggregates))
         else:
             return []
         self.root_of.update(pairs)
@@ -672,6 +676,18 @@ class CandidateSearch:
             }
             for uuid, parent, root, traits, inventories in self._read("trees", TREES, roots=roots)[0]["providers"]
         }
+
+
+def _first_root(rows: list[dict]) -> str | None:
+    return rows[0]["root"] if rows else None
+
+
+def _roots(rows: list[dict]) -> set[str]:
+    return {r["root"] for r in rows}
+
+
+def _provider_root_pairs(rows: list[dict]) -> set[tuple[str, str]]:
+    return {(r["provider"], r["root"]) for r in rows}
 
 
 def _allocation_request(combination: tuple[PartialRequest, ...]) -> dict:
