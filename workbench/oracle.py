@@ -173,7 +173,9 @@ def _postgres_copy(rt: _Runtime, server: str, name: str):
     from placement.objects import resource_class, trait
 
     if server not in _POSTGRES_TEMPLATES_MADE:
-        _postgres_admin(server, f"DROP DATABASE IF EXISTS {_POSTGRES_TEMPLATE}", f"CREATE DATABASE {_POSTGRES_TEMPLATE}")
+        _postgres_admin(
+            server, f"DROP DATABASE IF EXISTS {_POSTGRES_TEMPLATE}", f"CREATE DATABASE {_POSTGRES_TEMPLATE}"
+        )
         template = rt.create_engine(f"{server}/{_POSTGRES_TEMPLATE}")
         migration.create_schema(template)
         reset = rt.context_manager.patch_engine(template)
@@ -296,6 +298,17 @@ class PlacementOracle:
 
         ``path`` may carry a query string, which is passed on verbatim.
         """
+        resp = self._call(method, path, body, microversion)
+        data = None
+        if resp.body:
+            try:
+                data = json.loads(resp.body)
+            except ValueError:
+                data = {"text": resp.text}
+        return resp.status_int, data
+
+    def _call(self, method: str, path: str, body: Any, microversion: str | None):
+        """The in-process WSGI call itself; returns the webob response."""
         headers = {
             "X-Auth-Token": AUTH_TOKEN,
             "OpenStack-API-Version": f"placement {microversion or self.microversion}",
@@ -306,14 +319,7 @@ class PlacementOracle:
             req.body = json.dumps(body).encode()
             req.content_type = "application/json"
         with self._active():
-            resp = req.get_response(self._rt.app)
-        data = None
-        if resp.body:
-            try:
-                data = json.loads(resp.body)
-            except ValueError:
-                data = {"text": resp.text}
-        return resp.status_int, data
+            return req.get_response(self._rt.app)
 
     def _check(self, method: str, path: str, body: Any = None, microversion: str | None = None) -> dict | None:
         status, data = self.request(method, path, body, microversion)
@@ -405,7 +411,7 @@ class PlacementOracle:
             traits: dict[str, Any] = {}  # name -> Trait object, looked up once
             # One session holding every provider of a large cloud gets slower
             # with each flush, so commit every few thousand providers.
-            for chunk in _tree_chunks(scenario.providers, BULK_PROVIDERS_PER_TRANSACTION):
+            for chunk in scenario.tree_chunks(BULK_PROVIDERS_PER_TRANSACTION):
                 with self._rt.context_manager.writer.using(ctx):
                     _write_providers(ctx, chunk, traits)
         for c in scenario.consumers:
@@ -419,14 +425,7 @@ class PlacementOracle:
         The same in-process WSGI call as :meth:`allocation_candidates`, without
         the client-side ``json.loads``: what the benchmark times.
         """
-        headers = {
-            "X-Auth-Token": AUTH_TOKEN,
-            "OpenStack-API-Version": f"placement {microversion or self.microversion}",
-            "Accept": "application/json",
-        }
-        req = self._rt.webob_request.blank(f"/allocation_candidates?{query.lstrip('?')}", method="GET", headers=headers)
-        with self._active():
-            resp = req.get_response(self._rt.app)
+        resp = self._call("GET", f"/allocation_candidates?{query.lstrip('?')}", None, microversion)
         return resp.status_int, resp.body
 
     def config(self) -> dict[str, Any]:
@@ -437,7 +436,9 @@ class PlacementOracle:
             "max_allocation_candidates": conf.placement.max_allocation_candidates,
             "allocation_candidates_generation_strategy": conf.placement.allocation_candidates_generation_strategy,
             "optimize_for_wide_provider_trees": conf.workarounds.optimize_for_wide_provider_trees,
-            "database": f"PostgreSQL {self.postgres} (loopback)" if self.postgres else "sqlite:// (in memory, in process)",
+            "database": (
+                f"PostgreSQL {self.postgres} (loopback)" if self.postgres else "sqlite:// (in memory, in process)"
+            ),
             "microversion": self.microversion,
         }
 
@@ -505,18 +506,6 @@ class PlacementOracle:
 
 
 BULK_PROVIDERS_PER_TRANSACTION = 2000
-
-
-def _tree_chunks(providers, size):
-    """Providers (parents first) in runs of whole trees of about ``size``."""
-    chunk: list = []
-    for provider in providers:
-        if provider.parent_uuid is None and len(chunk) >= size:
-            yield chunk
-            chunk = []
-        chunk.append(provider)
-    if chunk:
-        yield chunk
 
 
 def _write_providers(ctx, providers, traits: dict) -> None:

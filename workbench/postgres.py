@@ -18,11 +18,12 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from workbench.server import free_port
 
 SUPERUSER = "workbench"
 
@@ -40,12 +41,6 @@ def binaries() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LocalPostgres:
     """A PostgreSQL cluster in ``home``, serving 127.0.0.1:``port``."""
 
@@ -56,7 +51,7 @@ class LocalPostgres:
                 "PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH); "
                 "install it with `apt-get install postgresql`"
             )
-        self.home, self.port = Path(home), port or _free_port()
+        self.home, self.port = Path(home), port or free_port()
         self.data = self.home / "data"
 
     @property

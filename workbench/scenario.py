@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -109,6 +109,18 @@ class Scenario:
             if name_or_uuid in (p.name, p.uuid):
                 return p
         raise KeyError(name_or_uuid)
+
+    def tree_chunks(self, size: int) -> Iterator[list[Provider]]:
+        """The providers in groups of whole trees, a new group starting at the
+        first root after ``size`` providers; always at least one group (empty
+        for a scenario without providers)."""
+        chunk: list[Provider] = []
+        for provider in self.providers:  # parents come before their children
+            if provider.parent_uuid is None and len(chunk) >= size:
+                yield chunk
+                chunk = []
+            chunk.append(provider)
+        yield chunk
 
 
 # libyaml's safe loader when PyYAML has it: same documents, same error marks,

@@ -112,7 +112,7 @@ def load(graph: Graph, scenario: Scenario, reset: bool = False) -> dict:
         graph.reset()
     else:
         _refuse_clashes(graph, scenario)
-    chunks = list(_tree_chunks(scenario))
+    chunks = list(scenario.tree_chunks(PROVIDERS_PER_TRANSACTION))
     try:
         for i, providers in enumerate(chunks):
             last = i == len(chunks) - 1
@@ -184,17 +184,6 @@ def _remove(graph: Graph, scenario: Scenario) -> None:
     for start in range(0, len(uuids), BATCH):
         graph.run(REMOVE_SCENARIO, uuids=uuids[start : start + BATCH])
     graph.run(REMOVE_ORPHANS)
-
-
-def _tree_chunks(scenario: Scenario):
-    """The providers in groups of whole trees, each group small enough for one transaction."""
-    chunk: list = []
-    for provider in scenario.providers:  # parents come before their children
-        if provider.parent_uuid is None and len(chunk) >= PROVIDERS_PER_TRANSACTION:
-            yield chunk
-            chunk = []
-        chunk.append(provider)
-    yield chunk
 
 
 def _parameters(scenario: Scenario, providers: list, with_consumers: bool) -> dict[str, list[dict]]:
