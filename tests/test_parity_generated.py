@@ -177,7 +177,6 @@ def one_tree_pages():
     candidates.FIRST_PAGE = saved
 
 
-
 @settings(
     max_examples=EXAMPLES,
     derandomize=not os.environ.get("PARITY_RANDOM"),

@@ -387,14 +387,20 @@ def memory_snapshot(graph: Graph, neo4j_pid: int | None) -> dict:
         jvm = _proc_status(neo4j_pid)
         snapshot["neo4j_rss_mb"] = _mb(jvm.get("VmRSS"))
         snapshot["neo4j_peak_rss_mb"] = _mb(jvm.get("VmHWM"))
-    try:
-        rows = graph.read("CALL dbms.queryJmx('java.lang:type=Memory') YIELD attributes RETURN attributes")
-        heap = rows[0]["attributes"]["HeapMemoryUsage"]["value"]["properties"]
+    if heap := neo4j_heap(graph):
         snapshot["neo4j_heap_used_mb"] = _mb(heap["used"])
         snapshot["neo4j_heap_max_mb"] = _mb(heap["max"])
-    except Exception:  # not every Neo4j lets us read JMX (e.g. Aura)
-        pass
     return snapshot
+
+
+def neo4j_heap(graph: Graph) -> dict | None:
+    """The JVM heap's ``used`` and ``max`` (bytes), through JMX; None where JMX
+    cannot be read (not every Neo4j allows it, e.g. Aura)."""
+    try:
+        rows = graph.read("CALL dbms.queryJmx('java.lang:type=Memory') YIELD attributes RETURN attributes")
+        return rows[0]["attributes"]["HeapMemoryUsage"]["value"]["properties"]
+    except Exception:
+        return None
 
 
 # -- the machine ------------------------------------------------------------------------
@@ -428,8 +434,9 @@ def _version(package: str) -> str | None:
 
 
 def bolt_round_trip(graph: Graph, runs: int = 30) -> dict:
-    """Median and minimum time (ms) of a trivial query (``RETURN 1``) through ``Graph.read``:
-    the fixed cost of each of the graph engine's Cypher calls."""
+    """Median and minimum time (ms) of a trivial query (``RETURN 1``) through ``Graph.read``, in
+    its own transaction: the fixed cost of a Cypher call (a search's calls share one transaction,
+    so each of them costs less)."""
     graph.read("RETURN 1 AS one")
     times = []
     for _ in range(runs):
@@ -468,11 +475,10 @@ def machine_info(graph: Graph) -> dict:
             "RETURN name, value"
         )
         settings = {r["name"]: r["value"] for r in rows if r["value"] is not None}
-        rows = graph.read("CALL dbms.queryJmx('java.lang:type=Memory') YIELD attributes RETURN attributes")
-        heap = rows[0]["attributes"]["HeapMemoryUsage"]["value"]["properties"]
-        settings["jvm_heap_max"] = f"{heap['max'] / 2**30:.2f}GiB"
-    except Exception:
+    except Exception:  # SHOW SETTINGS needs privileges some servers withhold
         pass
+    if heap := neo4j_heap(graph):
+        settings["jvm_heap_max"] = f"{heap['max'] / 2**30:.2f}GiB"
     return {
         "cpu_model": _cpu_model(),
         "cores": os.cpu_count(),
@@ -793,10 +799,11 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Generate synthetic clouds (workbench.synthetic), load each into Neo4j and into an in-process "
             "OpenStack Placement, check that both engines give the same answer to each request shape, then time "
-            "them (Neo4j warmed up first on small clouds; then per request 1 warm-up + R runs; p50/p95). Neo4j: NEO4J_URI or the local server; ITS DATABASE IS EMPTIED. "
+            "them (Neo4j warmed up first on small clouds; then per request 1 warm-up + R runs; p50/p95). "
+            "Neo4j: NEO4J_URI or the local server; ITS DATABASE IS EMPTIED. "
             "Sizes 100, 1000 and 10000 by default; 100000 only when asked: on a 24 GB / 2-core machine the flat "
-            "cloud at 100000 took about 12 minutes (repeat 3) and 1.6 GB in this process (Placement builds every candidate "
-            "in Python, here); the tree shapes at that size were not tried and may not fit. Progress goes "
+            "cloud at 100000 took about 12 minutes (repeat 3) and 1.6 GB in this process (Placement builds every "
+            "candidate in Python, here); the tree shapes at that size were not tried and may not fit. Progress goes "
             "to stderr. Exit status 1 if the engines disagree (unless --allow-mismatch)."
         ),
     )

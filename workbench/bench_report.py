@@ -118,7 +118,8 @@ def markdown(results: dict) -> str:
         f"{_settings(m.get('neo4j_settings'))}), neo4j driver {m['neo4j_driver']} "
         f"(Rust extension {m.get('neo4j_rust_ext', '?') or 'not installed'}); "
         f"openstack-placement {m['placement_version']}, SQLAlchemy {m.get('sqlalchemy')}",
-        f"- **Bolt round trip** (`RETURN 1` through `Graph.read`, the fixed cost of each Cypher call): "
+        "- **Bolt round trip** (`RETURN 1` through `Graph.read`, in its own transaction: the fixed cost of a "
+        "Cypher call; a search's calls share one transaction and cost less): "
         f"median {rtt.get('p50')} ms, min {rtt.get('min')} ms",
         f"- **Placement settings:** {_settings(s.get('placement'))}",
         f"- **Code:** workbench commit {code.get('commit', '?')}; uncommitted changes in workbench/engine: "

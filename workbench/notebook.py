@@ -15,11 +15,11 @@ from workbench.db import Graph
 from workbench.engine import loader
 from workbench.ids import derive_uuid
 from workbench.report import provider_names as names
+from workbench.scenario import Scenario, load_file
 
 # derive_uuid and names are here for the notebooks: consumers are named by
 # their derived UUID, and answers are printed with provider names.
 __all__ = ["ROOT", "cypher", "derive_uuid", "names", "scenario_path", "start"]
-from workbench.scenario import Scenario, load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "data" / "scenarios"
