@@ -35,7 +35,7 @@ def ensure_neo4j(tmp_root: Path) -> str:
         home=tmp_root / "neo4j", bolt_port=free_port(), http_port=None, heap="768m", pagecache="128m"
     )
     _local_server.start()
-    os.environ["NEO4J_URI"] = _local_server.uri
+    _local_server.export_env()
     return _local_server.uri
 
 
@@ -48,7 +48,8 @@ def pytest_runtest_setup(item):
 def pytest_sessionfinish(session):
     if _local_server is not None:
         _local_server.stop()
-        os.environ.pop("NEO4J_URI", None)
+        for name in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD"):
+            os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")

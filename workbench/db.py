@@ -76,6 +76,13 @@ def local_uri() -> str:
     return f"bolt://127.0.0.1:{os.environ.get('WORKBENCH_BOLT_PORT', '7687')}"
 
 
+def local_password() -> str | None:
+    """The password `workbench server start` generated for the local server (kept in its home)."""
+    from workbench.server import default_home, read_password
+
+    return read_password(default_home())
+
+
 class Graph:
     """One Neo4j database, with the Placement schema in place."""
 
@@ -94,6 +101,8 @@ class Graph:
         uri = uri or os.environ.get("NEO4J_URI") or local_uri()
         user = user or os.environ.get("NEO4J_USER")
         password = password or os.environ.get("NEO4J_PASSWORD")
+        if password is None and uri == local_uri():
+            password = local_password()
         auth = (user or "neo4j", password) if password else None
         database = database or os.environ.get("NEO4J_DATABASE") or DEFAULT_DATABASE
         # Notifications (e.g. "relationship type CONSUMES does not exist yet" on an

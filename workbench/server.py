@@ -166,6 +166,37 @@ def _mb(n: int) -> str:
     return f"{mib // 1024}g" if mib % 1024 == 0 else f"{mib}m"
 
 
+USER = "neo4j"
+
+
+def password_file(home: Path) -> Path:
+    return Path(home) / "password"
+
+
+def read_password(home: Path) -> str | None:
+    """The server's generated password, or None if it has none yet."""
+    try:
+        return password_file(home).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def ensure_password(home: Path) -> str:
+    """The server's password, generated (URL-safe, 32 random bytes) and saved with mode 0600 if missing."""
+    existing = read_password(home)
+    if existing:
+        return existing
+    import secrets
+
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(32)
+    fd = os.open(password_file(home), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password
+
+
 def free_port(host: str = HOST) -> int:
     """A TCP port that is free on ``host`` right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -458,6 +489,28 @@ class LocalNeo4j:
     @property
     def pid_file(self) -> Path:
         return self.home / "neo4j.pid"
+
+    @property
+    def password_file(self) -> Path:
+        return password_file(self.home)
+
+    def credentials(self) -> tuple[str, str]:
+        """``(user, password)`` for this server: the password is generated on first use and kept in
+        ``<home>/password`` (mode 0600), so the workbench, the tests and the notebooks read it
+        without anyone typing it."""
+        return USER, ensure_password(self.home)
+
+    def connect(self):
+        """A :class:`workbench.db.Graph` on this server, with its credentials."""
+        from workbench.db import Graph
+
+        return Graph.connect(self.uri, *self.credentials())
+
+    def export_env(self) -> None:
+        """Point ``Graph.connect()`` (and child processes: notebook kernels, ``workbench`` commands)
+        at this server: sets ``NEO4J_URI``, ``NEO4J_USER`` and ``NEO4J_PASSWORD``."""
+        user, password = self.credentials()
+        os.environ.update(NEO4J_URI=self.uri, NEO4J_USER=user, NEO4J_PASSWORD=password)
 
     @property
     def state_file(self) -> Path:
