@@ -17,7 +17,6 @@ import uuid
 
 import pytest
 
-from workbench.db import Graph
 from workbench.engine import allocations, loader
 from workbench.engine.errors import Conflict, PlacementError
 from workbench.scenario import parse
@@ -36,7 +35,7 @@ def own_server(tmp_path):
 
 
 def test_claims_survive_a_killed_server(own_server):
-    graph = Graph.connect(own_server.uri)
+    graph = own_server.connect()
     scenario = parse(
         {
             "providers": [{"name": "cn1", "inventories": {"VCPU": CAPACITY}}],
@@ -78,7 +77,7 @@ def test_claims_survive_a_killed_server(own_server):
     worker.join(120)
     graph.close()
 
-    graph = Graph.connect(own_server.uri)
+    graph = own_server.connect()
     rows = graph.read(
         "MATCH (c:Consumer)-[a:CONSUMES]->(:Inventory) RETURN c.uuid AS consumer, a.used AS used"
     )

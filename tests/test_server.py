@@ -196,6 +196,35 @@ def test_missing_java_and_maven_give_clear_errors(tmp_path):
         srv.build()
 
 
+def test_a_home_that_cannot_be_created_is_an_error_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")  # refused even to root, unlike a read-only mode
+    home = blocker / "neo4j"
+    code = _cli("server", "start", "--home", str(home), "--bolt-port", str(free_port()), "--http-port", "0")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"cannot use {home} as the server home" in err and "WORKBENCH_NEO4J_HOME" in err
+    assert "Traceback" not in err
+
+
+def test_a_server_whose_home_was_deleted_is_still_found_and_stopped(tmp_path, capsys):
+    """Deleting the home of a running server must not hide the JVM that still holds its ports."""
+    srv = LocalNeo4j(home=tmp_path / "home", bolt_port=free_port(), http_port=None, heap="256m", pagecache="16m")
+    pid = srv.start().pid
+    shutil.rmtree(srv.home)
+
+    st = srv.status()
+    assert st.state == "orphaned" and st.pid == pid
+    assert "still runs" in st.message and "workbench server stop" in st.message
+    assert _cli("server", "status", "--home", str(srv.home), "--bolt-port", str(srv.bolt_port)) == 4
+    with pytest.raises(ServerError, match="still runs"):
+        srv.start()
+
+    srv.stop(timeout=60, force=True)
+    assert srv.status().state == "stopped"
+    assert not wb_server.port_in_use(srv.bolt_port)
+
+
 def test_crash_recovery_then_stop(server, capsys):
     """Runs last (one extra JVM start): kill -9 -> reported as crashed; start cleans up and recovers the
     committed data; stop -> stopped; stopping again succeeds."""

@@ -256,7 +256,7 @@ def cmd_lab(args) -> int:
     """The quick start: a running Neo4j with the demo cloud, and JupyterLab on the index."""
     local = server.LocalNeo4j.from_env()
     if not os.environ.get("NEO4J_URI"):
-        local.start()
+        print(local.start().describe(), file=sys.stderr)
     cmd_load(argparse.Namespace(file=DEMO, reset=True))
     command = [
         sys.executable, "-m", "jupyter", "lab", f"--port={args.port}", "--ServerApp.ip=127.0.0.1",

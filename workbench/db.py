@@ -1,7 +1,8 @@
 """The connection to Neo4j and the graph schema.
 
 The workbench talks to one Neo4j 5 database. By default that is the local
-server ``workbench server start`` runs (bolt://127.0.0.1:7687, no auth); set
+server ``workbench server start`` runs (bolt://127.0.0.1:7687, user neo4j with
+the password generated in its home, read from there); set
 ``NEO4J_URI`` (and ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``) to use
 any other Neo4j 5: Docker ``neo4j:5-community``, Neo4j Desktop, Aura, a cluster.
 
@@ -76,11 +77,17 @@ def local_uri() -> str:
     return f"bolt://127.0.0.1:{os.environ.get('WORKBENCH_BOLT_PORT', '7687')}"
 
 
+def local_password_file():
+    from workbench.server import default_home, password_file
+
+    return password_file(default_home())
+
+
 def local_password() -> str | None:
     """The password `workbench server start` generated for the local server (kept in its home)."""
-    from workbench.server import default_home, read_password
+    from workbench.server import read_password
 
-    return read_password(default_home())
+    return read_password(local_password_file().parent)
 
 
 class Graph:
@@ -110,7 +117,18 @@ class Graph:
         driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
         try:
             driver.verify_connectivity()
-        except (ServiceUnavailable, AuthError, OSError, ValueError) as exc:
+        except AuthError as exc:
+            driver.close()
+            where = (
+                f"the local server's password is kept in {local_password_file()}"
+                if uri == local_uri()
+                else "set NEO4J_USER and NEO4J_PASSWORD"
+            )
+            raise Neo4jUnavailable(
+                f"Neo4j at {uri} refused the login{' as ' + auth[0] if auth else ' without credentials'} "
+                f"({exc.message}); {where}"
+            ) from None
+        except (ServiceUnavailable, OSError, ValueError) as exc:
             driver.close()
             how = (
                 "start the local server with `workbench server start`"
