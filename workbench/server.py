@@ -382,7 +382,7 @@ class ServerStatus:
             return None
         return (
             f"http://{HOST}:{self.http_port}/browser/"
-            f"?dbms=bolt://{USER}@{HOST}:{self.bolt_port}&preselectAuthMethod=BASIC_AUTH"
+            f"?dbms=bolt://{USER}@{HOST}:{self.bolt_port}&preselectAuthMethod=NATIVE"
         )
 
     def describe(self) -> str:
