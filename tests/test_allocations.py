@@ -11,7 +11,12 @@ placement/handlers/util.py ensure_consumer, placement/objects/allocation.py):
   allocation_ratio): otherwise 409 and nothing is written;
 * an allocation against a provider that does not exist is 400;
 * a consumer's own current allocations do not count against a replacement;
-* releasing removes the consumer; releasing nothing is 404.
+* releasing removes the consumer; releasing nothing is 404;
+* a consumer written without a type (before 1.38) is "unknown" and a later
+  typeless write keeps its type;
+* the reshaper (placement/handlers/reshaper.py, objects/reshaper.py) moves
+  inventories and allocations in one transaction: a refusal at any step
+  leaves everything as it was.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import uuid
 import pytest
 
 from workbench.engine import allocations as alloc
-from workbench.engine import loader
+from workbench.engine import consumers
+from workbench.engine import loader, reshaper
 from workbench.engine.errors import CONCURRENT_UPDATE, BadRequest, Conflict, NotFound
 from workbench.scenario import parse
 
@@ -427,7 +433,7 @@ def test_two_creators_of_the_same_consumer_cannot_both_win(cloud, monkeypatch):
     # either writes. An engine that serialises the two earlier simply times
     # out here and carries on.
     both_checked = threading.Barrier(2)
-    original = alloc._check_generation
+    original = consumers.check_generation
 
     def check_then_wait(tx, uuid, expected):
         original(tx, uuid, expected)
@@ -436,7 +442,7 @@ def test_two_creators_of_the_same_consumer_cannot_both_win(cloud, monkeypatch):
         except threading.BrokenBarrierError:
             pass
 
-    monkeypatch.setattr(alloc, "_check_generation", check_then_wait)
+    monkeypatch.setattr(consumers, "check_generation", check_then_wait)
     results: dict[str, object] = {}
 
     def run(rp, project):
@@ -455,3 +461,108 @@ def test_two_creators_of_the_same_consumer_cannot_both_win(cloud, monkeypatch):
     assert outcomes == ["Conflict", "ok"], results
     (conflict,) = [o for o in results.values() if o != "ok"]
     assert conflict.code == CONCURRENT_UPDATE
+
+
+# -- consumers without a type, reading by provider -----------------------------------------------
+
+
+def test_a_consumer_written_without_a_type_is_unknown_and_keeps_what_it_has(cloud):
+    c = new_consumer()
+    # Before microversion 1.38 no type is sent: Placement shows such a consumer as "unknown".
+    alloc.set_allocations(cloud, c, {CN1: {"VCPU": 1}}, "demo", "alice", consumer_type=None)
+    assert alloc.get_allocations(cloud, c)["consumer_type"] == "unknown"
+    alloc.set_allocations(cloud, c, {CN1: {"VCPU": 2}}, "demo", "alice", consumer_type="MIGRATION",
+                          consumer_generation=1)  # fmt: skip
+    # A later write without a type leaves the type alone (and, before 1.28, skips the generation check).
+    alloc.set_allocations(cloud, c, {CN1: {"VCPU": 3}}, "demo", "bob", consumer_type=None,
+                          consumer_generation=consumers.UNCHECKED)  # fmt: skip
+    body = alloc.get_allocations(cloud, c)
+    assert (body["consumer_type"], body["user_id"], body["consumer_generation"]) == ("MIGRATION", "bob", 3)
+
+
+def test_allocations_of_a_provider(cloud):
+    a, b = new_consumer(), new_consumer()
+    alloc.set_allocations(cloud, a, {CN1: {"VCPU": 2}, CN2: {"VCPU": 1}}, "demo", "alice")
+    alloc.set_allocations(cloud, b, {CN1: {"VCPU": 1, "MEMORY_MB": 256}}, "demo", "bob")
+    assert alloc.provider_allocations(cloud, CN1) == {
+        "resource_provider_generation": 2,  # two writes gave it allocations
+        "allocations": {
+            a: {"resources": {"VCPU": 2}, "consumer_generation": 1},
+            b: {"resources": {"VCPU": 1, "MEMORY_MB": 256}, "consumer_generation": 1},
+        },
+    }
+    assert alloc.provider_allocations(cloud, PARKED)["allocations"] == {}
+    with pytest.raises(NotFound):
+        alloc.provider_allocations(cloud, str(uuid.UUID(int=99)))
+
+
+# -- the reshaper -------------------------------------------------------------------------------
+
+
+ALL_INVENTORIES = "MATCH (p:Provider)-[:HAS_INVENTORY]->(i) RETURN p.uuid, i {.*} ORDER BY p.uuid, i.resource_class"
+
+
+def reshape_cloud(graph):
+    """cn1's VCPU about to move to a new child, with a consumer holding some of it."""
+    loader.load(
+        graph,
+        parse({"providers": [{"name": "node", "inventories": {"VCPU": 8, "DISK_GB": 100},
+                              "children": [{"name": "numa0"}]}]}),  # fmt: skip
+    )
+    node = graph.read("MATCH (p:Provider {name: 'node'}) RETURN p.uuid AS u")[0]["u"]
+    numa0 = graph.read("MATCH (p:Provider {name: 'numa0'}) RETURN p.uuid AS u")[0]["u"]
+    vm = new_consumer()
+    alloc.set_allocations(graph, vm, {node: {"VCPU": 2, "DISK_GB": 10}}, "demo", "alice")  # node: generation 1
+    return node, numa0, vm
+
+
+def moved(vm, node, numa0, vcpu_to=None):
+    return {vm: {"allocations": {node: {"DISK_GB": 10}, (vcpu_to or numa0): {"VCPU": 2}},
+                 "project_id": "demo", "user_id": "alice", "consumer_type": "INSTANCE",
+                 "consumer_generation": 1}}  # fmt: skip
+
+
+def test_reshape_moves_inventory_and_allocations_together(graph):
+    node, numa0, vm = reshape_cloud(graph)
+    reshaper.reshape(
+        graph,
+        {node: {"resource_provider_generation": 1, "inventories": {"DISK_GB": {"total": 100}}},
+         numa0: {"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}}}},  # fmt: skip
+        moved(vm, node, numa0),
+    )
+    assert used(graph, node) == {"DISK_GB": 10}
+    assert used(graph, numa0) == {"VCPU": 2}
+    # Placement's generations: the interim inventory, the allocations and the
+    # final inventory each bump a provider they touch: 1 + 3 and 0 + 3.
+    assert generations(graph)[node] == 4 and generations(graph)[numa0] == 3
+    assert alloc.get_allocations(graph, vm)["consumer_generation"] == 2
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["stale provider generation", "allocations left on a class that goes", "beyond the new capacity"],
+)
+def test_a_refused_reshape_changes_nothing(graph, case):
+    node, numa0, vm = reshape_cloud(graph)
+    inventories = {
+        node: {"resource_provider_generation": 1, "inventories": {"DISK_GB": {"total": 100}}},
+        numa0: {"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}}},
+    }
+    consumers = moved(vm, node, numa0)
+    if case == "stale provider generation":
+        inventories[node]["resource_provider_generation"] = 0
+        expected = (Conflict, f"resource provider generation conflict for provider {node}: actual: 1, given: 0")
+    elif case == "allocations left on a class that goes":
+        consumers = moved(vm, node, numa0, vcpu_to=node)  # the VCPU stays on node, whose VCPU is removed
+        expected = (Conflict, f"update conflict: Inventory for 'VCPU' on resource provider '{node}' in use.")
+    else:
+        inventories[numa0]["inventories"]["VCPU"]["total"] = 1
+        expected = (Conflict, f"Unable to create allocation for 'VCPU' on resource provider '{numa0}'. "
+                              "The requested amount would exceed the capacity.")  # fmt: skip
+    before = state(graph)
+    inventory_before = graph.read(ALL_INVENTORIES)
+    with pytest.raises(expected[0]) as caught:
+        reshaper.reshape(graph, inventories, consumers)
+    assert expected[1] in caught.value.detail
+    assert state(graph) == before
+    assert graph.read(ALL_INVENTORIES) == inventory_before

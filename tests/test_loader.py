@@ -39,9 +39,9 @@ def demo():
 
 @pytest.fixture
 def cli_env(monkeypatch, neo4j_uri):
+    # The session's server, with the credentials conftest exported for it.
     monkeypatch.setenv("NEO4J_URI", neo4j_uri)
-    for name in ("NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("NEO4J_DATABASE", raising=False)
 
 
 def snapshot(graph) -> dict:
@@ -223,16 +223,38 @@ def test_a_load_that_fails_midway_leaves_the_graph_as_it_was(graph, demo):
     assert snapshot(graph) == before
 
 
-def test_a_load_with_reset_that_fails_midway_leaves_nothing_of_itself(graph, demo):
-    # loader.load's docstring: "a failed load still leaves nothing behind".
-    # (Whether the demo that was there before survives is reported as doubtful:
-    # the module docstring promises "either loaded or untouched", load() empties
-    # the database in transactions of its own first.)
+def test_a_load_with_reset_that_fails_midway_leaves_the_previous_graph(graph, demo):
+    # Issue 16, item 2: the reset used to run first, so a write-time failure left an empty database.
     loader.load(graph, demo)
-    with pytest.raises(Exception):
+    before = snapshot(graph)
+    with pytest.raises(Exception) as caught:
         loader.load(graph, _broken(SMALL), reset=True)
-    assert not graph.read("MATCH (p:Provider {name: 'lonely'}) RETURN p")
-    assert not graph.read("MATCH (c:Consumer {uuid: $u}) RETURN c", u=SMALL.consumers[0].uuid)
+    assert not isinstance(caught.value, loader.LoadConflict)
+    assert snapshot(graph) == before
+
+
+def test_a_load_split_in_many_transactions_that_fails_leaves_the_previous_graph(graph, demo):
+    # The same with one provider per transaction, so the failure comes after many commits.
+    loader.load(graph, demo)
+    before = snapshot(graph)
+    with pytest.raises(Exception):
+        loader.load(graph, _broken(demo), reset=True, batch=1)
+    assert snapshot(graph) == before
+    with pytest.raises(Exception):
+        loader.load(graph, _broken(SMALL), batch=1)
+    assert snapshot(graph) == before
+
+
+def test_a_reset_load_in_many_transactions_gives_the_same_graph_as_in_one(graph, demo):
+    loader.load(graph, demo, reset=True)
+    whole = snapshot(graph)
+    result = loader.load(graph, demo, reset=True, batch=1)
+    assert snapshot(graph) == whole
+    # One transaction per root tree and per consumer, and the commit.
+    roots = sum(1 for p in demo.providers if p.parent_uuid is None)
+    assert result["transactions"] == roots + len(demo.consumers) + 1
+    # Nothing of the journal is left: no retired nodes, no marks.
+    assert count(graph, "(n) WHERE n._load IS NOT NULL OR n:_Retired OR n:_Load") == 0
 
 
 # -- the CLI --------------------------------------------------------------------------
@@ -252,8 +274,13 @@ def test_a_load_with_reset_that_fails_midway_leaves_nothing_of_itself(graph, dem
             "  - {name: vm1, project: p, user: u, allocations: {solo: {VCPU: 1}}}\n",
             "consumers[1].name", ["duplicate"],
         ),
+        # Issue 16: with --reset these emptied the database, or loaded the last of two values.
+        ("# nothing to see\n", "", ["holds no scenario", "providers: []"]),
+        ("providers: [{name: a, inventories: {VCPU: 1}}]\nproviders: []\n", "line 2, column 1", ["duplicate key"]),
+        (f"providers: [{{name: {'x' * 8200}}}]\n", "providers[0].name", ["at most 200"]),
     ],
-    ids=["reserved > total", "unknown trait", "invalid YAML", "duplicate consumer"],
+    ids=["reserved > total", "unknown trait", "invalid YAML", "duplicate consumer", "empty file", "duplicate key",
+         "8 KB name"],
 )
 @pytest.mark.parametrize("reset", [False, True], ids=["plain", "with --reset"])
 def test_cli_load_of_a_bad_file_reports_and_leaves_the_graph_alone(

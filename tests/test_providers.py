@@ -21,6 +21,7 @@ import pytest
 from workbench.engine import allocations
 from workbench.engine import inventories as inv
 from workbench.engine import providers as rp
+from workbench.engine import usages
 from workbench.engine.errors import PlacementError
 from workbench.oracle import PlacementOracle
 
@@ -45,13 +46,14 @@ class Both:
     def __init__(self, graph, oracle: PlacementOracle):
         self.graph, self.oracle = graph, oracle
 
-    def do(self, ours, method: str, path: str, body=None, expect=OK):
+    def do(self, ours, method: str, path: str, body=None, expect=OK, microversion=None):
         """Run ``ours(graph)`` and ``method path body`` on Placement; both must give ``expect``.
 
         ``expect`` is OK (any 2xx) or ``(status, code)``. Returns (our
-        result or error, Placement's body).
+        result or error, Placement's body). Placement is asked at
+        ``microversion`` (default 1.39).
         """
-        status, theirs = self.oracle.request(method, path, body)
+        status, theirs = self.oracle.request(method, path, body, microversion)
         placement = OK if 200 <= status < 300 else (status, theirs["errors"][0]["code"])
         assert placement == expect, f"Placement answered {method} {path} with {status}: {theirs}"
         try:
@@ -158,6 +160,14 @@ class Both:
             assert sorted(ours["aggregates"]) == sorted(theirs["aggregates"])
             assert ours["resource_provider_generation"] == theirs["resource_provider_generation"]
         return ours
+
+    def list(self, query: str, **filters):
+        """``GET /resource_providers?query`` against ``list_providers(**filters)``: the same providers."""
+        ours, theirs = self.do(lambda g: rp.list_providers(g, **filters), "GET", f"/resource_providers?{query}")
+        assert sorted(ours, key=lambda p: p["uuid"]) == sorted(
+            (provider_body(p) for p in theirs["resource_providers"]), key=lambda p: p["uuid"]
+        ), query
+        return {p["uuid"] for p in ours}
 
     def allocate(self, consumer, amounts, expect=OK):
         """``PUT /allocations/{consumer}`` on both (``amounts``: {provider: {rc: n}})."""
@@ -592,3 +602,184 @@ def test_concurrent_crosswise_reparents_cannot_make_a_loop(graph):
     assert sorted(outcomes, key=str) == [400, "ok"]
     roots = graph.read("MATCH (p:Provider) WHERE NOT EXISTS { ()-[:PARENT_OF]->(p) } RETURN count(p) AS n")
     assert roots == [{"n": 1}]
+
+
+# -- listing with filters (GET /resource_providers) ----------------------------------------
+
+
+@pytest.fixture
+def small_cloud(both):
+    """Two trees and a lone root, with traits, aggregates, inventories and one allocation:
+
+    root  [AVX, SSD] {AGG1}  VCPU 8 (4 used), DISK_GB 100 reserved 10
+      child  [AVX] {AGG2}    VCPU 4 at ratio 1.5
+        grandchild
+    other [SSD] {AGG1, AGG2} VCPU 2 in steps of 2
+    """
+    both.create("root", ROOT)
+    both.create("child", CHILD, parent=ROOT)
+    both.create("grandchild", GRANDCHILD, parent=CHILD)
+    both.create("other", OTHER)
+    for uuid, traits, aggregates, inventories in (
+        (ROOT, ["HW_CPU_X86_AVX", "STORAGE_DISK_SSD"], [AGG1],
+         {"VCPU": {"total": 8}, "DISK_GB": {"total": 100, "reserved": 10}}),
+        (CHILD, ["HW_CPU_X86_AVX"], [AGG2], {"VCPU": {"total": 4, "allocation_ratio": 1.5}}),
+        (OTHER, ["STORAGE_DISK_SSD"], [AGG1, AGG2], {"VCPU": {"total": 2, "step_size": 2}}),
+    ):
+        gen = both.put_traits(uuid, traits, 0)["resource_provider_generation"]
+        gen = both.put_aggregates(uuid, aggregates, gen)["resource_provider_generation"]
+        both.put_inventories(uuid, inventories, gen)
+    both.allocate(CONSUMER, {ROOT: {"VCPU": 4}})
+    return both
+
+
+# (query string, list_providers filters, the providers expected, as reasoned from the cloud above)
+LIST_CASES = [
+    ("", {}, {ROOT, CHILD, GRANDCHILD, OTHER}),
+    ("name=child", {"name": "child"}, {CHILD}),
+    (f"uuid={CHILD}", {"uuid": CHILD}, {CHILD}),
+    (f"in_tree={GRANDCHILD}", {"in_tree": GRANDCHILD}, {ROOT, CHILD, GRANDCHILD}),
+    (f"in_tree={MISSING}", {"in_tree": MISSING}, set()),
+    (f"member_of={AGG1}", {"member_of": [{AGG1}]}, {ROOT, OTHER}),
+    (f"member_of=in:{AGG1},{AGG2}", {"member_of": [{AGG1, AGG2}]}, {ROOT, CHILD, OTHER}),
+    (f"member_of={AGG1}&member_of={AGG2}", {"member_of": [{AGG1}, {AGG2}]}, {OTHER}),
+    (f"member_of=!{AGG1}", {"forbidden_aggregates": {AGG1}}, {CHILD, GRANDCHILD}),
+    (f"member_of=!in:{AGG1},{AGG2}", {"forbidden_aggregates": {AGG1, AGG2}}, {GRANDCHILD}),
+    ("required=HW_CPU_X86_AVX", {"required": [{"HW_CPU_X86_AVX"}]}, {ROOT, CHILD}),
+    ("required=!STORAGE_DISK_SSD", {"forbidden_traits": {"STORAGE_DISK_SSD"}}, {CHILD, GRANDCHILD}),
+    ("required=HW_CPU_X86_AVX,!STORAGE_DISK_SSD",
+     {"required": [{"HW_CPU_X86_AVX"}], "forbidden_traits": {"STORAGE_DISK_SSD"}}, {CHILD}),
+    ("required=in:HW_CPU_X86_AVX,STORAGE_DISK_SSD", {"required": [{"HW_CPU_X86_AVX", "STORAGE_DISK_SSD"}]},
+     {ROOT, CHILD, OTHER}),
+    # root has 8 - 4 used = 4 VCPU free; child (4 - 0) * 1.5 = 6; other 2, but only in steps of 2.
+    ("resources=VCPU:1", {"resources": {"VCPU": 1}}, {ROOT, CHILD}),
+    ("resources=VCPU:2", {"resources": {"VCPU": 2}}, {ROOT, CHILD, OTHER}),
+    ("resources=VCPU:5", {"resources": {"VCPU": 5}}, {CHILD}),
+    ("resources=VCPU:7", {"resources": {"VCPU": 7}}, set()),
+    ("resources=VCPU:2,DISK_GB:90", {"resources": {"VCPU": 2, "DISK_GB": 90}}, {ROOT}),
+    ("resources=DISK_GB:91", {"resources": {"DISK_GB": 91}}, set()),
+    (f"resources=VCPU:2&member_of={AGG1}&required=STORAGE_DISK_SSD",
+     {"resources": {"VCPU": 2}, "member_of": [{AGG1}], "required": [{"STORAGE_DISK_SSD"}]}, {ROOT, OTHER}),
+]
+
+
+def test_list_filters_agree_with_placement(small_cloud):
+    for query, filters, expected in LIST_CASES:
+        assert small_cloud.list(query, **filters) == expected, query
+
+
+def test_list_with_an_unknown_trait_or_class_is_a_bad_request(small_cloud):
+    small_cloud.do(lambda g: rp.list_providers(g, required=[{"CUSTOM_NOPE"}]), "GET",
+                   "/resource_providers?required=CUSTOM_NOPE", expect=BAD)
+    small_cloud.do(lambda g: rp.list_providers(g, forbidden_traits={"CUSTOM_NOPE"}), "GET",
+                   "/resource_providers?required=!CUSTOM_NOPE", expect=BAD)
+    small_cloud.do(lambda g: rp.list_providers(g, resources={"CUSTOM_NOPE": 1}), "GET",
+                   "/resource_providers?resources=CUSTOM_NOPE:1", expect=BAD)
+
+
+def test_before_1_37_only_a_root_may_be_given_a_parent(small_cloud):
+    def update(uuid, name, parent, expect):
+        small_cloud.do(lambda g: rp.update_provider(g, uuid, name, parent, allow_reparenting=False), "PUT",
+                       f"/resource_providers/{uuid}", {"name": name, "parent_provider_uuid": parent},
+                       expect=expect, microversion="1.36")
+
+    update(CHILD, "child", OTHER, BAD)  # re-parenting a child
+    update(CHILD, "child", None, BAD)  # un-parenting it
+    update(CHILD, "child", ROOT, OK)  # naming the parent it has is no change
+    update(OTHER, "other", GRANDCHILD, OK)  # a root may be adopted
+    assert small_cloud.get(OTHER)["root_provider_uuid"] == ROOT
+
+
+# -- inventories by microversion, and all at once ------------------------------------------
+
+
+def test_delete_all_inventories(both):
+    both.create("root", ROOT)
+    both.put_inventories(ROOT, {"VCPU": {"total": 4}, "DISK_GB": {"total": 10}}, 0)
+    both.allocate(CONSUMER, {ROOT: {"VCPU": 1}})
+    delete_all = lambda expect: both.do(  # noqa: E731
+        lambda g: inv.delete_inventories(g, ROOT), "DELETE", f"/resource_providers/{ROOT}/inventories", expect=expect
+    )
+    before = both.inventories(ROOT)
+    delete_all(conflict("placement.inventory.inuse"))
+    assert both.inventories(ROOT) == before  # nothing changed
+    both.release(CONSUMER)
+    generation = both.inventories(ROOT)["resource_provider_generation"]
+    delete_all(OK)
+    assert both.inventories(ROOT) == {"resource_provider_generation": generation + 1, "inventories": {}}
+    delete_all(OK)  # nothing left to delete: still a write, still a new generation
+    assert both.inventories(ROOT)["resource_provider_generation"] == generation + 2
+
+
+def test_before_1_26_reserved_must_be_below_total(both):
+    both.create("root", ROOT)
+    parked = {"VCPU": {"total": 4, "reserved": 4}}
+    body = {"resource_provider_generation": 0, "inventories": parked}
+    path = f"/resource_providers/{ROOT}/inventories"
+    both.do(lambda g: inv.set_inventories(g, ROOT, parked, 0, reserved_can_be_total=False), "PUT", path, body,
+            expect=BAD, microversion="1.25")
+    both.do(lambda g: inv.add_inventory(g, ROOT, "VCPU", parked["VCPU"], reserved_can_be_total=False), "POST",
+            path, {"resource_class": "VCPU", **parked["VCPU"]}, expect=BAD, microversion="1.25")
+    both.put_inventories(ROOT, parked, 0)  # 1.26 and later
+
+
+def test_before_1_19_aggregates_neither_need_nor_bump_the_generation(both):
+    both.create("root", ROOT)
+    ours, theirs = both.do(lambda g: rp.set_aggregates(g, ROOT, [AGG1], None), "PUT",
+                           f"/resource_providers/{ROOT}/aggregates", [AGG1], microversion="1.18")
+    assert theirs == {"aggregates": [AGG1]} and ours["resource_provider_generation"] == 0
+    assert both.aggregates(ROOT) == {"aggregates": [AGG1], "resource_provider_generation": 0}
+
+
+# -- usages ---------------------------------------------------------------------------------
+
+
+def test_usages_agree_with_placement(both):
+    """Provider usages, and GET /usages before 1.38 (flat) and from 1.38 (by consumer type)."""
+    both.create("root", ROOT)
+    both.put_inventories(ROOT, {"VCPU": {"total": 16}, "DISK_GB": {"total": 100}, "MEMORY_MB": {"total": 64}}, 0)
+    consumers = [  # (uuid, project, user, consumer type or None for one written before 1.38, amounts)
+        ("c0c0c0c0-0000-4000-8000-00000000000a", "p", "u1", "INSTANCE", {"VCPU": 2, "DISK_GB": 10}),
+        ("c0c0c0c0-0000-4000-8000-00000000000b", "p", "u2", "MIGRATION", {"VCPU": 1}),
+        ("c0c0c0c0-0000-4000-8000-00000000000c", "p", "u1", None, {"VCPU": 4}),
+        ("c0c0c0c0-0000-4000-8000-00000000000d", "q", "u1", "INSTANCE", {"VCPU": 8}),
+    ]
+    for consumer, project, user, consumer_type, amounts in consumers:
+        body = {"allocations": {ROOT: {"resources": amounts}}, "project_id": project, "user_id": user,
+                "consumer_generation": None}
+        if consumer_type is not None:
+            body["consumer_type"] = consumer_type
+        status, answer = both.oracle.request("PUT", f"/allocations/{consumer}", body,
+                                             "1.38" if consumer_type else "1.37")
+        assert status == 204, answer
+        allocations.set_allocations(both.graph, consumer, {ROOT: amounts}, project, user, consumer_type)
+
+    ours = usages.provider_usages(both.graph, ROOT)
+    assert ours == both.oracle.provider_usages(ROOT)
+    assert ours["usages"] == {"VCPU": 15, "DISK_GB": 10, "MEMORY_MB": 0}  # unused classes count, as 0
+
+    def placement(query, microversion):
+        status, body = both.oracle.request("GET", f"/usages?{query}", microversion=microversion)
+        assert status == 200, body
+        return body
+
+    assert usages.total_usages(both.graph, "p") == placement("project_id=p", "1.37") == {
+        "usages": {"VCPU": 7, "DISK_GB": 10}
+    }
+    assert usages.total_usages(both.graph, "p", "u1") == placement("project_id=p&user_id=u1", "1.37")
+    by_type = usages.usages_by_consumer_type(both.graph, "p")
+    assert by_type == placement("project_id=p", "1.38") == {
+        "usages": {
+            "INSTANCE": {"VCPU": 2, "DISK_GB": 10, "consumer_count": 1},
+            "MIGRATION": {"VCPU": 1, "consumer_count": 1},
+            "unknown": {"VCPU": 4, "consumer_count": 1},
+        }
+    }
+    for consumer_type in ("all", "unknown", "INSTANCE", "MIGRATION", "NOBODY"):
+        assert usages.usages_by_consumer_type(both.graph, "p", consumer_type=consumer_type) == placement(
+            f"project_id=p&consumer_type={consumer_type}", "1.38"
+        ), consumer_type
+    assert usages.usages_by_consumer_type(both.graph, "p", "u1", "all") == placement(
+        "project_id=p&user_id=u1&consumer_type=all", "1.38"
+    )
+    assert usages.usages_by_consumer_type(both.graph, "nobody") == placement("project_id=nobody", "1.38")

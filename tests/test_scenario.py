@@ -13,6 +13,7 @@ workbench/scenario.py, never from running the code.
 from __future__ import annotations
 
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -275,11 +276,21 @@ def test_quotas_are_parsed():
     ]
 
 
-def test_empty_file_is_an_empty_cloud_named_after_the_file(tmp_path):
+def test_an_explicit_empty_scenario_is_an_empty_cloud_named_after_the_file(tmp_path):
     path = tmp_path / "nothing.yaml"
-    path.write_text("# nothing here\n")
+    path.write_text("providers: []\n")
     s = load_file(path)
     assert (s.name, s.providers, s.consumers, s.quotas) == ("nothing", [], [], [])
+
+
+@pytest.mark.parametrize("text", ["", "# nothing here\n", "---\n"], ids=["empty", "comments only", "bare ---"])
+def test_a_file_with_no_scenario_is_refused(tmp_path, text):
+    # Issue 16: loaded with --reset, such a file used to empty the database silently.
+    path = tmp_path / "nothing.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as caught:
+        load_file(path)
+    assert "holds no scenario" in caught.value.reason and "providers: []" in caught.value.reason
 
 
 # -- bad documents ------------------------------------------------------------------
@@ -416,6 +427,20 @@ BAD = [
     bad("quota on an unknown class", "quotas: [{project: demo, limits: {CORES: 4}}]", "quotas[0].limits.CORES",
         "unknown resource class"),
     bad("negative quota", "quotas: [{project: demo, limits: {VCPU: -1}}]", "quotas[0].limits.VCPU", "between 0"),
+    # -- Placement's string lengths (its JSON schemas): a provider name up to 200
+    # characters; traits, classes, project and user ids up to 255. Neo4j's
+    # indexes refuse values over about 8 KB, so these failed only at write time.
+    bad("provider name of 201 characters", f"providers: [{{name: {'n' * 201}}}]", "providers[0].name",
+        "201 characters", "at most 200"),
+    bad("trait of 256 characters", f"providers: [{{name: cn1, traits: [CUSTOM_{'T' * 249}]}}]",
+        "providers[0].traits[0]", "256 characters", "at most 255"),
+    # (A key over 1,024 characters must be explicit, "? key", in YAML.)
+    bad("class of 8,000 characters", f"providers: [{{name: cn1, inventories: {{? CUSTOM_{'C' * 7993} : 1}}}}]",
+        f"providers[0].inventories.CUSTOM_{'C' * 7993}", "8000 characters", "at most 255"),
+    bad("project of 256 characters", CN1 + f"consumers: [{{name: vm, project: {'p' * 256}, user: u, "
+        "allocations: {cn1: {VCPU: 1}}}]", "consumers[0].project", "at most 255"),
+    bad("quota user of 300 characters", f"quotas: [{{project: demo, user: {'u' * 300}, limits: {{VCPU: 1}}}}]",
+        "quotas[0].user", "at most 255"),
 ]
 
 
@@ -429,6 +454,18 @@ def test_bad_document_is_refused_with_file_path_and_reason(text, path, words):
         assert word in error.reason
     message = str(error)
     assert message.startswith(SOURCE) and path in message and error.reason in message
+
+
+def test_names_at_placements_limits_are_accepted():
+    s = parse(
+        {
+            "providers": [{"name": "n" * 200, "traits": ["CUSTOM_" + "T" * 248], "inventories": {"VCPU": 1}}],
+            "consumers": [
+                {"name": "vm", "project": "p" * 255, "user": "u" * 255, "allocations": {"n" * 200: {"VCPU": 1}}}
+            ],
+        }
+    )
+    assert len(s.providers[0].name) == 200 and len(s.consumers[0].project) == 255
 
 
 def test_duplicate_consumer_is_refused():
@@ -466,6 +503,68 @@ def test_invalid_yaml_gives_line_and_column(tmp_path):
     assert caught.value.source == str(path)
     assert caught.value.path == "line 3, column 14"
     assert "not valid YAML" in caught.value.reason
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_the_offset(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("providers: [{name: café}]\n".encode("latin-1"))  # é is one byte, 0xe9, at offset 22
+    with pytest.raises(ScenarioError) as caught:
+        load_file(path)
+    assert caught.value.path == "byte 22" and "not UTF-8" in caught.value.reason
+
+
+# A "billion laughs": nine levels of nine aliases, 459 bytes that PyYAML would
+# build into shared lists and the validator walk as 9**9 (387 million) strings.
+ALIAS_BOMB = "\n".join(
+    [
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+        *(f"{x}: &{x} [{','.join(['*' + p] * 9)}]" for p, x in zip("abcdefgh", "bcdefghi")),
+    ]
+) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    assert len(ALIAS_BOMB.encode()) < 500
+    started = time.perf_counter()
+    with pytest.raises(ScenarioError) as caught:
+        load_file(path)
+    assert time.perf_counter() - started < 2
+    assert "aliases expand the document" in caught.value.reason
+
+
+def test_aliases_that_repeat_a_block_a_few_times_are_fine(tmp_path):
+    # The ordinary use: one inventory block shared by many hosts.
+    path = tmp_path / "anchors.yaml"
+    path.write_text(f"providers:\n  - {{name: cn0, inventories: &inv {{VCPU: 8, MEMORY_MB: 4096}}}}\n"
+                    + "\n".join(f"  - {{name: cn{i}, inventories: *inv}}" for i in range(1, 50)) + "\n")
+    s = load_file(path)
+    assert len(s.providers) == 50 and all(p.inventories["VCPU"].total == 8 for p in s.providers)
+
+
+def test_a_recursive_alias_is_refused(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("providers: &p [{name: cn1, children: *p}]\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_file(path)
+    assert "contains it" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "text, where, key",
+    [
+        ("providers: []\nproviders: [{name: cn1}]\n", "line 2, column 1", "providers"),
+        ("providers:\n  - name: cn1\n    inventories: {VCPU: 4, VCPU: 8}\n", "line 3, column 28", "VCPU"),
+    ],
+    ids=["top level", "inventory class"],
+)
+def test_a_duplicate_key_is_refused_not_last_one_wins(tmp_path, text, where, key):
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as caught:
+        load_file(path)
+    assert caught.value.path == where and f"duplicate key '{key}'" in caught.value.reason
 
 
 def test_missing_file(tmp_path):

@@ -10,13 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import neo4j
+
 from workbench import bench, server
+from workbench.api import serve
+from workbench.conformance import run as conformance
 from workbench.db import Graph, Neo4jUnavailable
-from workbench.engine import allocations, candidates, loader, quotas
+from workbench.engine import allocations, candidates, loader, quotas, why_not
 from workbench.engine.errors import PlacementError
 from workbench.engine.providers import format_trees, provider_trees
 from workbench.scenario import ScenarioError, load_file
@@ -42,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"error ({error.status} {error.code}): {error.detail}", file=sys.stderr)
         return 1
+    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as error:
+        # E.g. the server went away mid-command; a load is undone on the next connect.
+        print(f"error: Neo4j failed: {error}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,13 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     server.add_server_parser(sub)
     bench.add_bench_parser(sub)
+    serve.add_serve_parser(sub)
+    conformance.add_conformance_parser(sub)
 
     p = sub.add_parser("lab", help="start Neo4j, load the demo cloud and open JupyterLab on the notebooks")
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.add_argument("--port", type=int, default=8888, help="JupyterLab port (default 8888)")
     p.set_defaults(func=cmd_lab)
 
-    p = sub.add_parser("load", help="load a scenario file (YAML) into Neo4j, in one transaction")
+    p = sub.add_parser("load", help="load a scenario file (YAML) into Neo4j: all of it or nothing")
     p.add_argument("file", type=Path)
     p.add_argument("--reset", action="store_true", help="empty the database first")
     p.set_defaults(func=cmd_load)
@@ -77,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="at most N candidates (Placement's limit=N)")
     p.add_argument("--json", action="store_true", help="print Placement's 1.39 response body")
     p.add_argument("--explain", action="store_true", help="print the Cypher queries (and parameters) used")
+    p.add_argument("--why-not", action="append", default=[], metavar="PROVIDER",
+                   help="why this provider (name or UUID) is in no candidate, rule by rule (repeatable; "
+                   "with --json: {\"why_not\": [...], \"funnel\": ...} instead of Placement's body)")
     p.add_argument("--project", help="drop the candidates this project's quota cannot afford")
     p.add_argument("--user", help="with --project: the user's own quota too")
     p.add_argument("--consumer-type", default="INSTANCE", help="with --project: the consumer type (INSTANCE)")
@@ -161,15 +175,24 @@ def cmd_render(args) -> int:
 
 
 def cmd_candidates(args) -> int:
-    query = args.query + (f"&limit={args.limit}" if args.limit else "")
+    query = args.query + (f"&limit={args.limit}" if args.limit is not None else "")
     with _graph() as graph:
         trace: list = []
         body = candidates.find(graph, query, trace)
+        ran_dry = not body["allocation_requests"]  # the search itself, before any quota drops candidates
         if args.project:
             body, dropped = quotas.affordable(graph, body, args.project, args.user, args.consumer_type)
             for reason, count in sorted(dropped.items()):
                 print(f"dropped {count} candidate(s): {reason}", file=sys.stderr)
-        if args.json:
+        # Why not: each provider asked about, and where a request with no candidates ran dry.
+        explanations = why_not.why_not_each(graph, query, args.why_not) if args.why_not else []
+        dry = why_not.funnel(graph, query) if ran_dry and (explanations or not args.json) else None
+        if args.json and explanations:
+            out = {"why_not": [e.to_dict() for e in explanations]}
+            if dry:
+                out["funnel"] = dry.to_dict()
+            print(json.dumps(out, indent=2, sort_keys=True))
+        elif args.json:
             print(json.dumps(body, indent=2, sort_keys=True))
         else:
             from workbench.report import candidates_frame, provider_names
@@ -178,11 +201,25 @@ def cmd_candidates(args) -> int:
             print(f"{len(frame)} allocation candidate(s) for {query}")
             if len(frame):
                 print(frame.to_string())
+            if dry:
+                print("\n".join(["where the search ran dry:"] + dry.lines()))
+            for explanation in explanations:
+                print("\n" + str(explanation))
         if args.explain:
-            for step in trace:
-                print(f"\n// {step.name}: {step.rows} row(s); parameters {json.dumps(step.parameters)}")
-                print(step.cypher)
+            _print_trace(trace)
+            if explanations:
+                print("\n// ---- the queries of the why-not explanations ----")
+                _print_trace(explanations[0].trace)
+            if dry:
+                print("\n// ---- the queries of the funnel ----")
+                _print_trace(dry.trace)
     return 0
+
+
+def _print_trace(trace) -> None:
+    for step in trace:
+        print(f"\n// {step.name}: {step.rows} row(s); parameters {json.dumps(step.parameters)}")
+        print(step.cypher)
 
 
 def cmd_claim(args) -> int:
@@ -211,7 +248,7 @@ def cmd_quota_set(args) -> int:
     limits = {}
     for item in args.limits:
         rc, _, amount = item.partition("=")
-        if not amount.isdigit():
+        if not re.fullmatch("[0-9]+", amount):  # not str.isdigit(): it takes '²', which int() refuses
             print(f"error: limits are CLASS=N with N a whole number, got {item!r}", file=sys.stderr)
             return 2
         limits[rc] = int(amount)

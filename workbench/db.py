@@ -103,8 +103,12 @@ class Graph:
         user: str | None = None,
         password: str | None = None,
         database: str | None = None,
+        **driver_options: Any,
     ) -> "Graph":
-        """Connect to ``uri`` (default: ``NEO4J_URI`` or the local server) and ensure the schema."""
+        """Connect to ``uri`` (default: ``NEO4J_URI`` or the local server) and ensure the schema.
+
+        ``driver_options``: passed to the driver (e.g. ``max_transaction_retry_time=2`` for an
+        interactive widget that must report a stopped server at once rather than retry for 30 s)."""
         uri = uri or os.environ.get("NEO4J_URI") or local_uri()
         user = user or os.environ.get("NEO4J_USER")
         password = password or os.environ.get("NEO4J_PASSWORD")
@@ -114,7 +118,7 @@ class Graph:
         database = database or os.environ.get("NEO4J_DATABASE") or DEFAULT_DATABASE
         # Notifications (e.g. "relationship type CONSUMES does not exist yet" on an
         # empty graph) are hints for query authors, not for workbench users.
-        driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+        driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF", **driver_options)
         try:
             driver.verify_connectivity()
         except AuthError as exc:
@@ -141,6 +145,9 @@ class Graph:
             ) from None
         graph = cls(driver, uri, database)
         graph.ensure_schema()
+        from workbench.engine import journal  # the engine imports this module
+
+        journal.recover(graph)  # undo or finish a load an earlier process left unfinished
         return graph
 
     def close(self) -> None:

@@ -24,6 +24,15 @@ from workbench import catalog
 from workbench.ids import derive_uuid, normalise_uuid
 
 MAX_INT = 2147483647  # Placement's upper bound for inventory integers
+# Placement's string limits (its JSON schemas): a provider name, and a trait, a
+# resource class, a project, user or consumer type. Longer ones would also fail
+# in Neo4j, whose indexes refuse values over about 8 KB.
+NAME_MAX = 200
+STRING_MAX = 255
+# Aliases may make a document bigger than its text, but not by more than this
+# many times (or MIN_ALIAS_ROOM nodes): a "billion laughs" file is refused.
+ALIAS_GROWTH = 10
+MIN_ALIAS_ROOM = 10000
 DEFAULT_CONSUMER_TYPE = "INSTANCE"
 CONSUMER_TYPE = re.compile(r"^[A-Z0-9_]+$")
 
@@ -133,16 +142,86 @@ def load_file(path: str | Path) -> Scenario:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(source, "", f"cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(source, f"byte {exc.start}", f"not UTF-8 text ({exc.reason})") from None
     try:
-        document = yaml.load(text, Loader=_SAFE_LOADER)
+        document = _read_yaml(text, source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ScenarioError(source, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if document is None:
+        # Loaded with --reset it would silently empty the database.
+        raise ScenarioError(source, "", "the file holds no scenario; an empty cloud is written `providers: []`")
     return parse(document, source=source, default_name=path.stem)
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    """The YAML document, refused before it is built if its aliases blow it up or a
+    mapping repeats a key (YAML says keys are unique; PyYAML keeps the last)."""
+    loader = _SAFE_LOADER(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_nodes(root, source)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Walk the node graph once (an alias is the same node object again), sizing
+    each node as it would be expanded, and checking every mapping's keys."""
+    size: dict[int, int] = {}  # id(node) -> nodes it expands to
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        children = _children(node)
+        if children_done:
+            on_path.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(child)] for child in children)
+            continue
+        if id(node) in size:
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            _check_keys(node, source)
+        for child in children:
+            if id(child) in on_path:
+                raise ScenarioError(source, _where(child), "an alias refers to a node that contains it")
+            stack.append((child, False))
+    allowed = max(MIN_ALIAS_ROOM, ALIAS_GROWTH * len(size))
+    if size[id(root)] > allowed:
+        raise ScenarioError(
+            source, "", f"aliases expand the document to {size[id(root)]:,} nodes, more than the {allowed:,} "
+            f"allowed for its {len(size):,} written ones"
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_keys(node: yaml.MappingNode, source: str) -> None:
+    seen: dict[tuple[str, str], yaml.Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue  # merge keys (<<) may be overridden: that is what they are for
+        first = seen.setdefault((key.tag, key.value), key)
+        if first is not key:
+            raise ScenarioError(source, _where(key), f"duplicate key '{key.value}' (first at {_where(first)})")
+
+
+def _where(node: yaml.Node) -> str:
+    return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
 
 
 def parse(document: Any, source: str = "<scenario>", default_name: str = "scenario") -> Scenario:
@@ -176,9 +255,11 @@ class _Parser:
             self.fail(path, f"expected a list, got {_kind(value)}")
         return value
 
-    def string(self, value, path):
+    def string(self, value, path, maximum=STRING_MAX):
         if not isinstance(value, str) or not value:
             self.fail(path, f"expected a non-empty string, got {_kind(value)}")
+        if len(value) > maximum:
+            self.fail(path, f"is {len(value)} characters long; Placement allows at most {maximum}")
         return value
 
     def integer(self, value, path, minimum, maximum=MAX_INT):
@@ -278,7 +359,7 @@ class _Parser:
 
     def provider(self, item, path, parent: Provider | None):
         self.mapping(item, path, {"name", "uuid", "traits", "aggregates", "inventories", "children"}, ("name",))
-        name = self.string(item["name"], _join(path, "name"))
+        name = self.string(item["name"], _join(path, "name"), NAME_MAX)
         uuid = self.uuid(item["uuid"], _join(path, "uuid")) if "uuid" in item else derive_uuid("provider", name)
         for key, what in ((name, "name"), (uuid, "uuid")):
             if key in self.by_key:

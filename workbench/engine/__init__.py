@@ -8,5 +8,7 @@
                aggregates; trees for people
   inventories  inventories with Placement's rules
   allocations  claims, releases, whole-provider claims and usages
+  consumers    consumer records and generations, inside an allocation write
+  reshaper     move inventories and allocations across a tree in one transaction
   quotas       limits per project / user / consumer type, checked inside claims
 """

@@ -33,6 +33,7 @@ tree's candidates. Here every tree keeps its own (see docs/divergences.md).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import gc
@@ -239,6 +240,10 @@ class QueryTrace:
 
 
 FIRST_PAGE = 100  # roots in the first page of a search with a limit
+# Partial requests one search may try beyond those in the candidates it finds
+# (a few seconds of work): combining many groups is exponential at worst.
+SEARCH_STEPS = 1_000_000
+SEARCH_TOO_LARGE = "workbench.search.too_large"
 
 
 class NoCandidates(Exception):
@@ -290,6 +295,7 @@ class CandidateSearch:
         self.lineage: dict[str, list[str]] = {}  # provider -> root ... provider
         self.cache: dict[tuple, Any] = {}  # whole-cloud answers, read and shaped once per request
         self.shared_only_seen: set[tuple] = set()
+        self.steps_left = SEARCH_STEPS  # see _fitting_products
 
     def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
         started = time.perf_counter()
@@ -591,6 +597,7 @@ class CandidateSearch:
             named = set().union(*self.request.same_subtrees)
             self._load_lineages({rp for s in named & set(partials) for p in partials[s] for rp in p.providers})
         isolate = self.request.group_policy == "isolate"
+        blind_to_trees = not self.request.nested_aware and self.has_trees
         results: list[dict] = []
         # A candidate that uses a provider of its own tree can come from that
         # tree only; one made wholly of sharing providers can come from every
@@ -600,10 +607,14 @@ class CandidateSearch:
             lists = by_anchor[anchor]
             if len(lists) != len(suffixes):
                 continue  # this tree cannot satisfy every group
+            if not self._enough_in_tree(lists) or (isolate and not _distinct_providers_possible(lists)):
+                continue
             for combination in self._fitting_products([lists[s] for s in suffixes], isolate):
                 if not self._same_subtree_satisfied(combination):
                     continue
                 body = _allocation_request(combination)
+                if blind_to_trees and not self._one_provider_per_tree(body):
+                    continue
                 if self.sharing.issuperset(body["allocations"]):
                     key = _identity(body)
                     if key in shared_only_seen:
@@ -614,37 +625,78 @@ class CandidateSearch:
                     return results
         return results
 
+    def _one_provider_per_tree(self, body: dict) -> bool:
+        """Before 1.29 (a client blind to trees) a candidate may take from one provider per tree only."""
+        roots = [self.root_of[rp] for rp in body["allocations"]]
+        return len(roots) == len(set(roots))
+
+    def _enough_in_tree(self, lists: dict[str, list[PartialRequest]]) -> bool:
+        """Placement's pre-check (bug 2160721): a class asked for by several groups
+        must be free in the tree, all its providers together, at least as much as
+        the groups ask in all. Else the product below would try every way first."""
+        asked: collections.Counter = collections.Counter()
+        for rc, amount in ((rc, n) for s in lists for rc, n in self.request.groups[s].resources.items()):
+            asked[rc] += amount
+        offering = {(rp, rc) for found in lists.values() for p in found for rp, rc, _ in p.resources}
+        free: collections.Counter = collections.Counter()
+        for rp, rc in offering:
+            limits = self.inventory[rp, rc]
+            free[rc] += max(limits["capacity"] - limits["used"], 0)
+        return all(free[rc] >= amount for rc, amount in asked.items())
+
     def _fitting_products(self, lists: list[list[PartialRequest]], isolate: bool) -> Iterator[tuple]:
         """The product of one partial request per group, pruned as it is built:
         a branch stops as soon as a provider would be over capacity or over
-        max_unit, or (with isolate) two suffixed groups share a provider."""
+        max_unit, or (with isolate) two suffixed groups share a provider.
+
+        Depth first, with a stack of its own (a request may have thousands of
+        groups), and within a budget: every partial request tried costs a step,
+        every candidate found gives back one step per group, and a search that
+        runs out is refused rather than left running for minutes."""
         inventory = self.inventory
-
-        def extend(index: int, chosen: tuple, totals: dict, granular: frozenset) -> Iterator[tuple]:
-            if index == len(lists):
-                yield chosen
-                return
-            for partial in lists[index]:
-                if isolate and partial.suffix:
-                    (rp,) = partial.providers
-                    if rp in granular:
-                        continue
-                    next_granular = granular | partial.providers
-                else:
-                    next_granular = granular
-                next_totals = dict(totals)
-                fits = True
-                for rp, rc, amount in partial.resources:
-                    total = next_totals.get((rp, rc), 0) + amount
-                    limits = inventory[rp, rc]
-                    if limits["used"] + total > limits["capacity"] or total > limits["max_unit"]:
-                        fits = False
-                        break
-                    next_totals[rp, rc] = total
-                if fits:
-                    yield from extend(index + 1, chosen + (partial,), next_totals, next_granular)
-
-        return extend(0, (), {}, frozenset())
+        # Per level: the partial requests still to try, and the totals and the
+        # providers of suffixed groups (isolate) of the choices above it.
+        frames: list[tuple[Iterator[PartialRequest], dict, frozenset]] = [(iter(lists[0]), {}, frozenset())]
+        chosen: list[PartialRequest] = []
+        while frames:
+            options, totals, granular = frames[-1]
+            partial = next(options, None)
+            if partial is None:
+                frames.pop()
+                if chosen:
+                    chosen.pop()
+                continue
+            self.steps_left -= 1
+            if self.steps_left < 0:
+                raise BadRequest(
+                    f"The search for allocation candidates was stopped after {SEARCH_STEPS:,} steps: "
+                    f"{len(lists)} request groups can be combined in too many ways here. "
+                    "Ask for fewer groups (one group may ask for several units of a class).",
+                    SEARCH_TOO_LARGE,
+                )
+            next_granular = granular
+            if isolate and partial.suffix:
+                (rp,) = partial.providers
+                if rp in granular:
+                    continue
+                next_granular = granular | partial.providers
+            next_totals = dict(totals)
+            fits = True
+            for rp, rc, amount in partial.resources:
+                total = next_totals.get((rp, rc), 0) + amount
+                limits = inventory[rp, rc]
+                if limits["used"] + total > limits["capacity"] or total > limits["max_unit"]:
+                    fits = False
+                    break
+                next_totals[rp, rc] = total
+            if not fits:
+                continue
+            if len(frames) == len(lists):
+                self.steps_left += len(lists)
+                yield (*chosen, partial)
+                continue
+            chosen.append(partial)
+            frames.append((iter(lists[len(frames)]), next_totals, next_granular))
 
     def _load_lineages(self, providers: set[str]) -> None:
         missing = sorted(providers - self.lineage.keys())
@@ -667,15 +719,57 @@ class CandidateSearch:
         roots = sorted({self.root_of[rp] for ar in allocation_requests for rp in ar["allocations"]})
         if not roots:
             return {}
-        return {
+        summaries = {
             uuid: {
                 "resources": {rc: {"capacity": capacity, "used": used} for rc, capacity, used in inventories},
-                "traits": sorted(traits),
+                "traits": sorted(traits, key=_creation_order),
                 "parent_provider_uuid": parent,
                 "root_provider_uuid": root,
             }
             for uuid, parent, root, traits, inventories in self._read("trees", TREES, roots=roots)[0]["providers"]
         }
+        if not self.request.nested_aware:
+            # A client blind to trees hears only of the providers it is offered.
+            used = {rp for ar in allocation_requests for rp in ar["allocations"]}
+            summaries = {uuid: summary for uuid, summary in summaries.items() if uuid in used}
+        return summaries
+
+
+def _creation_order(trait: str) -> tuple[bool, str]:
+    """Placement lists a provider's traits by trait id: the standard traits, synced
+    when its database is made, before every custom one (gabbi checks this order)."""
+    return (catalog.is_custom(trait), trait)
+
+
+def _distinct_providers_possible(lists: dict[str, list[PartialRequest]]) -> bool:
+    """With group_policy=isolate: can every suffixed group have a provider of its
+    own? A bipartite matching (augmenting paths, searched breadth first), so that
+    33 groups over 32 providers fail at once instead of after every permutation."""
+    options = [sorted({rp for p in found for rp in p.providers}) for suffix, found in lists.items() if suffix]
+    if len(options) > len({rp for providers in options for rp in providers}):
+        return False
+    owner: dict[str, int] = {}  # provider -> the group it is given to
+    for group in range(len(options)):
+        came_from: dict[int, tuple[int, str] | None] = {group: None}  # group -> (group, provider) before it
+        queue, free = collections.deque([group]), None
+        while queue and free is None:
+            current = queue.popleft()
+            for rp in options[current]:
+                holder = owner.get(rp)
+                if holder is None:
+                    free = (current, rp)
+                    break
+                if holder not in came_from:
+                    came_from[holder] = (current, rp)
+                    queue.append(holder)
+        if free is None:
+            return False
+        step: tuple[int, str] | None = free
+        while step is not None:  # each group on the path takes the provider the next one gave up
+            current, rp = step
+            owner[rp] = current
+            step = came_from[current]
+    return True
 
 
 def _first_root(rows: list[dict]) -> str | None:

@@ -10,7 +10,8 @@ checks in the same order, the same status codes and error codes.
 The rules worth knowing:
 
 * ``capacity = int((total - reserved) * allocation_ratio)`` must not be
-  negative: since 1.26 ``reserved`` may equal ``total`` but not exceed it.
+  negative: since 1.26 ``reserved`` may equal ``total`` but not exceed it
+  (the writes take ``reserved_can_be_total=False`` for the older rule).
 * ``min_unit``, ``max_unit`` and ``step_size`` only bound each allocation;
   Placement does not check them against each other (``min_unit`` 3 with
   ``max_unit`` 1 is accepted).
@@ -33,12 +34,19 @@ import re
 from typing import Any
 
 import neo4j
+import os_resource_classes
 from neo4j.exceptions import ConstraintError
 
-from workbench import catalog
-from workbench.db import Graph
+from workbench.db import Graph, Reader
 from workbench.engine.errors import CONCURRENT_UPDATE, INVENTORY_INUSE, BadRequest, Conflict, NotFound
-from workbench.engine.providers import _check_generation_type, _is_int, _path_uuid, bump_generation, lock_provider
+from workbench.engine.providers import (
+    _check_generation_type,
+    _is_int,
+    _path_uuid,
+    bump_generation,
+    lock_provider,
+    unknown_resource_classes,
+)
 from workbench.scenario import INVENTORY_DEFAULTS, MAX_INT
 
 # Placement's schema bounds (placement/schemas/inventory.py, placement/db/constants.py).
@@ -56,17 +64,11 @@ RETURN rp.generation AS generation,
                  RETURN inv {.*} ORDER BY inv.resource_class } AS inventories
 """
 
-CUSTOM_CLASSES = """
-// Custom resource classes exist as nodes; standard ones are known from os-resource-classes.
-MATCH (r:ResourceClass) WHERE r.name IN $names
-RETURN collect(r.name) AS names
-"""
-
 CLASSES_IN_USE = """
 // Which of these inventories have allocations against them.
 MATCH (:Provider {uuid: $uuid})-[:HAS_INVENTORY]->(inv:Inventory)
 WHERE inv.resource_class IN $classes AND EXISTS { (inv)<-[:CONSUMES]-(:Consumer) }
-RETURN inv.resource_class AS resource_class ORDER BY resource_class
+RETURN inv.resource_class AS resource_class
 """
 
 DELETE_INVENTORIES = """
@@ -119,7 +121,9 @@ def get_inventory(graph: Graph, uuid: str, resource_class: str) -> dict:
 # -- writing -------------------------------------------------------------------------------
 
 
-def set_inventories(graph: Graph, uuid: str, inventories: dict[str, dict], generation: int) -> dict:
+def set_inventories(
+    graph: Graph, uuid: str, inventories: dict[str, dict], generation: int, reserved_can_be_total: bool = True
+) -> dict:
     """``PUT /resource_providers/{uuid}/inventories``: replace the provider's whole inventory.
 
     ``inventories`` maps resource class to fields; only ``total`` is required
@@ -143,7 +147,7 @@ def set_inventories(graph: Graph, uuid: str, inventories: dict[str, dict], gener
         if generation != current:
             raise Conflict("resource provider generation conflict", CONCURRENT_UPDATE)
         for rc, record in records.items():
-            _check_capacity(rc, record, rp_uuid, "update")
+            _check_capacity(rc, record, rp_uuid, "update", reserved_can_be_total)
         if unknown := _unknown_classes(tx, list(inventories)):
             raise BadRequest(
                 f"Unknown resource class in inventory for resource provider {rp_uuid}: "
@@ -166,7 +170,9 @@ def set_inventories(graph: Graph, uuid: str, inventories: dict[str, dict], gener
     return graph.write(work)
 
 
-def set_inventory(graph: Graph, uuid: str, resource_class: str, fields: dict, generation: int) -> dict:
+def set_inventory(
+    graph: Graph, uuid: str, resource_class: str, fields: dict, generation: int, reserved_can_be_total: bool = True
+) -> dict:
     """``PUT /resource_providers/{uuid}/inventories/{rc}``: change one existing inventory.
 
     As in Placement this only updates: a class the provider has no inventory
@@ -182,7 +188,7 @@ def set_inventory(graph: Graph, uuid: str, resource_class: str, fields: dict, ge
         _check_generation_type(generation)
         if generation != current:
             raise Conflict("resource provider generation conflict", CONCURRENT_UPDATE)
-        _check_capacity(resource_class, record, rp_uuid, "update")
+        _check_capacity(resource_class, record, rp_uuid, "update", reserved_can_be_total)
         if _unknown_classes(tx, [resource_class]):
             raise NotFound(f"No such resource class {resource_class}.")
         if resource_class not in _current(tx, rp_uuid):
@@ -196,7 +202,9 @@ def set_inventory(graph: Graph, uuid: str, resource_class: str, fields: dict, ge
     return graph.write(work)
 
 
-def add_inventory(graph: Graph, uuid: str, resource_class: str, fields: dict) -> dict:
+def add_inventory(
+    graph: Graph, uuid: str, resource_class: str, fields: dict, reserved_can_be_total: bool = True
+) -> dict:
     """``POST /resource_providers/{uuid}/inventories``: add one inventory the provider lacks.
 
     Placement's POST takes no generation. An inventory of that class already
@@ -209,7 +217,7 @@ def add_inventory(graph: Graph, uuid: str, resource_class: str, fields: dict) ->
         if not isinstance(resource_class, str) or not _well_formed(resource_class):
             raise BadRequest(f"JSON does not validate: {resource_class!r} does not match '{RC_PATTERN.pattern}'")
         record = _record(fields)
-        _check_capacity(resource_class, record, rp_uuid, "create")
+        _check_capacity(resource_class, record, rp_uuid, "create", reserved_can_be_total)
         if _unknown_classes(tx, [resource_class]):
             raise BadRequest(
                 f"Unable to create inventory for resource provider {rp_uuid}: "
@@ -257,6 +265,27 @@ def delete_inventory(graph: Graph, uuid: str, resource_class: str, generation: i
             message = f"No inventory of class {resource_class} found for delete"
             raise NotFound(f"{message}: {message}")
         tx.run(DELETE_INVENTORIES, uuid=rp_uuid, classes=[resource_class]).consume()
+        bump_generation(tx, rp_uuid)
+
+    graph.write(work)
+
+
+def delete_inventories(graph: Graph, uuid: str) -> None:
+    """``DELETE /resource_providers/{uuid}/inventories`` (1.5+): remove every inventory.
+
+    Placement takes no generation here, but bumps it. Refused (409
+    ``placement.inventory.inuse``) if any inventory has allocations.
+    """
+    rp_uuid = _path_uuid(uuid)
+
+    def work(tx: neo4j.ManagedTransaction) -> None:
+        lock_provider(tx, rp_uuid, f"No resource provider with uuid {uuid} found")
+        classes = sorted(_current(tx, rp_uuid))
+        if in_use := _in_use(tx, rp_uuid, classes):
+            raise Conflict(
+                f"Inventory for '{', '.join(in_use)}' on resource provider '{rp_uuid}' in use.", INVENTORY_INUSE
+            )
+        tx.run(DELETE_INVENTORIES, uuid=rp_uuid, classes=classes).consume()
         bump_generation(tx, rp_uuid)
 
     graph.write(work)
@@ -321,21 +350,19 @@ def _record(fields: Any) -> dict:
     return record
 
 
-def _check_capacity(resource_class: str, record: dict, rp_uuid: str, action: str) -> None:
-    """Placement 1.26+: capacity may be 0 (reserved == total) but not negative."""
-    if int((record["total"] - record["reserved"]) * record["allocation_ratio"]) < 0:
+def _check_capacity(resource_class: str, record: dict, rp_uuid: str, action: str, reserved_can_be_total: bool) -> None:
+    """Capacity may be 0 (reserved == total) from Placement 1.26 on, never negative; before 1.26 it must be > 0."""
+    capacity = int((record["total"] - record["reserved"]) * record["allocation_ratio"])
+    if capacity < 0 or (capacity == 0 and not reserved_can_be_total):
+        limit = "greater than total" if reserved_can_be_total else "greater than or equal to total"
         raise BadRequest(
             f"Unable to {action} inventory for resource provider {rp_uuid}: Invalid inventory for "
-            f"'{resource_class}' on resource provider '{rp_uuid}'. The reserved value is greater than total."
+            f"'{resource_class}' on resource provider '{rp_uuid}'. The reserved value is {limit}."
         )
 
 
 def _unknown_classes(tx: neo4j.ManagedTransaction, names: list) -> list[str]:
-    candidates = [n for n in names if n not in catalog.standard_resource_classes()]
-    if not candidates:
-        return []
-    custom = set(tx.run(CUSTOM_CLASSES, names=[str(n) for n in candidates]).single()["names"])
-    return [n for n in candidates if n not in custom]
+    return unknown_resource_classes(Reader(tx), names)
 
 
 def _current(tx: neo4j.ManagedTransaction, rp_uuid: str) -> dict[str, dict]:
@@ -344,9 +371,21 @@ def _current(tx: neo4j.ManagedTransaction, rp_uuid: str) -> dict[str, dict]:
 
 
 def _in_use(tx: neo4j.ManagedTransaction, rp_uuid: str, classes: list[str]) -> list[str]:
+    """Those of ``classes`` with allocations, in Placement's order (its messages list them so)."""
     if not classes:
         return []
-    return [r["resource_class"] for r in tx.run(CLASSES_IN_USE, uuid=rp_uuid, classes=classes).data()]
+    found = [r["resource_class"] for r in tx.run(CLASSES_IN_USE, uuid=rp_uuid, classes=classes).data()]
+    return sorted(found, key=_class_id_order)
+
+
+def _class_id_order(resource_class: str) -> tuple[int, str]:
+    """Placement numbers the standard classes in os-resource-classes' order and
+    custom ones after them (in order of creation, which the graph does not
+    keep: by name here)."""
+    try:
+        return os_resource_classes.STANDARDS.index(resource_class), ""
+    except ValueError:
+        return len(os_resource_classes.STANDARDS), resource_class
 
 
 def _upsert(tx: neo4j.ManagedTransaction, rp_uuid: str, records: dict[str, dict]) -> None:

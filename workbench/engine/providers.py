@@ -1,11 +1,14 @@
-"""Resource providers: create, read, rename, re-parent and delete them, set
-their traits and aggregates, and read provider trees back out for people.
+"""Resource providers: create, read, list (with Placement's filters), rename,
+re-parent and delete them, set their traits and aggregates, and read
+provider trees back out for people.
 
 Writes follow Placement 1.39 (``POST /resource_providers``,
 ``PUT``/``DELETE /resource_providers/{uuid}``, ``PUT .../traits``,
 ``PUT .../aggregates``) with its checks, their order and its error codes, so
 the same sequence of calls gets the same answers from the graph and from the
-real Placement. Each operation is one transaction; a refused one changes
+real Placement; where an older microversion behaves differently (no
+re-parenting before 1.37, aggregates without generations before 1.19) a
+parameter says so. Each operation is one transaction; a refused one changes
 nothing.
 
 Concurrency: every write first takes the write lock of the provider(s) it
@@ -28,7 +31,7 @@ import neo4j
 from neo4j.exceptions import ConstraintError
 
 from workbench import catalog
-from workbench.db import Graph
+from workbench.db import Graph, Reader
 from workbench.engine.errors import (
     CONCURRENT_UPDATE,
     DUPLICATE_NAME,
@@ -67,13 +70,17 @@ LOCK_PROVIDERS = """
 // locks a node at its first write in a transaction and holds the lock until
 // the end, so setting and removing a scratch property takes the lock and
 // leaves nothing behind. (Writing the generation back unchanged is not
-// enough: it reads the old value without waiting for the lock.) The
-// generations returned are read after the lock, so they are the latest.
+// enough: it reads the old value without waiting for the lock.) Each
+// provider is then matched again: one deleted by the transaction we waited
+// for is gone (the first match had still found it), and the generations
+// returned are the latest.
 UNWIND $uuids AS uuid
 MATCH (rp:Provider {uuid: uuid})
 SET rp._lock = true
 REMOVE rp._lock
-RETURN rp.uuid AS uuid, rp.generation AS generation
+WITH uuid
+MATCH (locked:Provider {uuid: uuid})
+RETURN locked.uuid AS uuid, locked.generation AS generation
 """
 
 BUMP_GENERATION = """
@@ -96,6 +103,51 @@ WITH rp
 // A child: hang it under its (already locked) parent.
 OPTIONAL MATCH (parent:Provider {uuid: $parent})
 FOREACH (_ IN CASE WHEN parent IS NULL THEN [] ELSE [1] END | CREATE (parent)-[:PARENT_OF]->(rp))
+"""
+
+PROVIDER_FILTERS = """
+// GET /resource_providers, after the MATCH that names the candidates (rp):
+// every filter is optional (null or empty matches all). $tree_root limits
+// the list to one tree; $required is a list of any-of trait sets (each set
+// needs one of its traits), likewise $member_of for aggregates; $resources
+// asks for room for each amount, with Placement's per-class rule (capacity
+// after usage, min/max unit, step).
+WITH rp
+WHERE ($uuid IS NULL OR rp.uuid = $uuid)
+  AND ($name IS NULL OR rp.name = $name)
+  AND ($tree_root IS NULL OR EXISTS { (:Provider {uuid: $tree_root})-[:PARENT_OF*0..]->(rp) })
+  AND all(any_of IN $required WHERE EXISTS { (rp)-[:HAS_TRAIT]->(t:Trait) WHERE t.name IN any_of })
+  AND NOT EXISTS { (rp)-[:HAS_TRAIT]->(t:Trait) WHERE t.name IN $forbidden_traits }
+  AND all(any_of IN $member_of WHERE EXISTS { (rp)-[:MEMBER_OF]->(a:Aggregate) WHERE a.uuid IN any_of })
+  AND NOT EXISTS { (rp)-[:MEMBER_OF]->(a:Aggregate) WHERE a.uuid IN $forbidden_aggregates }
+  AND all(want IN $resources WHERE EXISTS {
+        MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory {resource_class: want.resource_class})
+        WHERE inv.min_unit <= want.amount <= inv.max_unit AND want.amount % inv.step_size = 0
+          AND want.amount + reduce(used = 0, a IN [(inv)<-[c:CONSUMES]-(:Consumer) | c.used] | used + a)
+              <= (inv.total - inv.reserved) * inv.allocation_ratio
+      })
+OPTIONAL MATCH (parent:Provider)-[:PARENT_OF]->(rp)
+CALL (rp) {
+  MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
+  WHERE NOT EXISTS { (:Provider)-[:PARENT_OF]->(root) }
+  RETURN root.uuid AS root_uuid
+}
+RETURN rp.uuid AS uuid, rp.name AS name, rp.generation AS generation,
+       parent.uuid AS parent_uuid, root_uuid
+ORDER BY rp.uuid
+"""
+
+# The list starts from the narrowest set its filters name, so that a lookup
+# by UUID, name or tree is an index seek rather than a scan of every provider.
+LIST_PROVIDERS_BY_UUID = "MATCH (rp:Provider {uuid: $uuid})" + PROVIDER_FILTERS
+LIST_PROVIDERS_BY_NAME = "MATCH (rp:Provider {name: $name})" + PROVIDER_FILTERS
+LIST_PROVIDERS_IN_TREE = "MATCH (:Provider {uuid: $tree_root})-[:PARENT_OF*0..]->(rp:Provider)" + PROVIDER_FILTERS
+LIST_PROVIDERS = "MATCH (rp:Provider)" + PROVIDER_FILTERS
+
+KNOWN_CUSTOM_CLASSES = """
+// Custom resource classes exist as nodes; standard ones are known from os-resource-classes.
+MATCH (r:ResourceClass) WHERE r.name IN $names
+RETURN collect(r.name) AS names
 """
 
 NAME_TAKEN = """
@@ -285,13 +337,103 @@ def get_provider(graph: Graph, uuid: str) -> dict:
     return _shape(rows[0])
 
 
-def update_provider(graph: Graph, uuid: str, name: str, parent_uuid: Any = KEEP, generation: int | None = None) -> dict:
-    """``PUT /resource_providers/{uuid}`` at 1.37+: rename, re-parent or un-parent.
+def list_providers(
+    graph: Graph,
+    *,
+    name: str | None = None,
+    uuid: str | None = None,
+    in_tree: str | None = None,
+    member_of: Iterable[Iterable[str]] = (),
+    forbidden_aggregates: Iterable[str] = (),
+    required: Iterable[Iterable[str]] = (),
+    forbidden_traits: Iterable[str] = (),
+    resources: dict[str, int] | None = None,
+) -> list[dict]:
+    """``GET /resource_providers`` with Placement's filters, already parsed.
+
+    ``member_of`` and ``required`` are lists of any-of sets (each set must be
+    met by one of its members); ``resources`` maps class to amount, and a
+    provider qualifies only if it has room for every amount. An ``in_tree``
+    provider that does not exist gives an empty list (as in Placement);
+    unknown traits or resource classes are a 400. ``uuid`` and ``in_tree``
+    are compared as given (a UUID in another spelling matches nothing), and
+    an empty ``name``, ``uuid`` or ``in_tree`` filters nothing, both as in
+    Placement. Sorted by UUID.
+    """
+    name, uuid, in_tree = name or None, uuid or None, in_tree or None
+    required = [sorted(any_of) for any_of in required]
+    forbidden_traits = sorted(forbidden_traits)
+    resources = dict(resources or {})
+
+    def work(reader: Reader) -> list[dict]:
+        tree_root = None
+        if in_tree is not None:
+            rows = reader.read(PROVIDER, uuid=in_tree)
+            if not rows:
+                return []
+            tree_root = rows[0]["root_uuid"]
+        # Placement's order of complaints: required traits, forbidden traits, classes.
+        for names in ([t for any_of in required for t in any_of], forbidden_traits):
+            custom = set(reader.read(KNOWN_TRAITS, names=names)[0]["names"]) if names else set()
+            if unknown := [t for t in names if t not in catalog.standard_traits() and t not in custom]:
+                raise BadRequest(f'Invalid trait(s) in "required" parameter: No such trait(s): {unknown[0]}.')
+        if unknown := unknown_resource_classes(reader, list(resources)):
+            raise BadRequest(
+                f"Invalid resource class in resources parameter: No such resource class {unknown[0]}."
+            )
+        if uuid is not None:
+            query = LIST_PROVIDERS_BY_UUID
+        elif name is not None:
+            query = LIST_PROVIDERS_BY_NAME
+        elif tree_root is not None:
+            query = LIST_PROVIDERS_IN_TREE
+        else:
+            query = LIST_PROVIDERS
+        rows = reader.read(
+            query,
+            uuid=uuid,
+            name=name,
+            tree_root=tree_root,
+            required=required,
+            forbidden_traits=forbidden_traits,
+            member_of=[sorted(_aggregate_key(a) for a in any_of) for any_of in member_of],
+            forbidden_aggregates=sorted(_aggregate_key(a) for a in forbidden_aggregates),
+            resources=[{"resource_class": rc, "amount": amount} for rc, amount in resources.items()],
+        )
+        return [_shape(row) for row in rows]
+
+    return graph.reading(work)
+
+
+def unknown_resource_classes(reader: Graph | Reader, names: list) -> list[str]:
+    """Those of ``names`` that are neither standard nor existing custom classes (in order).
+
+    ``reader`` is anything with ``read(query, **params)``: a :class:`Graph`
+    or a :class:`workbench.db.Reader` over a transaction.
+    """
+    candidates = [str(n) for n in names if n not in catalog.standard_resource_classes()]
+    if not candidates:
+        return []
+    custom = set(reader.read(KNOWN_CUSTOM_CLASSES, names=candidates)[0]["names"])
+    return [n for n in candidates if n not in custom]
+
+
+def update_provider(
+    graph: Graph,
+    uuid: str,
+    name: str,
+    parent_uuid: Any = KEEP,
+    generation: int | None = None,
+    allow_reparenting: bool = True,
+) -> dict:
+    """``PUT /resource_providers/{uuid}``: rename, re-parent or un-parent.
 
     ``parent_uuid``: omitted (``KEEP``) leaves the parent as it is, ``None``
     makes the provider a root, a UUID moves it (with its subtree) under that
-    provider, which must not be in its own subtree. Like Placement this does
-    not change the generation. Placement's PUT takes no generation; here
+    provider, which must not be in its own subtree. Before 1.37
+    (``allow_reparenting=False``) only a root may be given a parent: moving
+    or un-parenting a child is a 400. Like Placement this does not change
+    the generation. Placement's PUT takes no generation; here
     ``generation``, if given, must be the current one (else 409
     ``placement.concurrent_update``).
     """
@@ -315,15 +457,20 @@ def update_provider(graph: Graph, uuid: str, name: str, parent_uuid: Any = KEEP,
                 CONCURRENT_UPDATE,
             )
         failed = f"Unable to save resource provider {rp_uuid}: Object action update failed because: "
+        old_parent = current["parent_provider_uuid"]
         if parent is KEEP:
-            parent = current["parent_provider_uuid"]
-        move = parent != current["parent_provider_uuid"]
+            parent = old_parent
+        move = parent != old_parent
+        if parent is None and move and not allow_reparenting:
+            raise BadRequest(failed + "un-parenting a provider is not currently allowed.")
         if parent is not None:
             if not _lock_ancestors(tx, rp_uuid, parent):
                 raise BadRequest(
                     f"Unable to save resource provider {rp_uuid}: Object action create failed because: "
                     "parent provider UUID does not exist."
                 )
+            if move and old_parent is not None and not allow_reparenting:
+                raise BadRequest(failed + "re-parenting a provider is not currently allowed.")
             if tx.run(IN_SUBTREE, uuid=rp_uuid, candidate=parent).single()["inside"]:
                 raise BadRequest(failed + "creating loop in the provider tree is not allowed.")
         if tx.run(NAME_TAKEN, name=name, uuid=rp_uuid).single()["taken"]:
@@ -426,30 +573,31 @@ def get_aggregates(graph: Graph, uuid: str) -> dict:
     return {"aggregates": rows[0]["aggregates"], "resource_provider_generation": rows[0]["generation"]}
 
 
-def set_aggregates(graph: Graph, uuid: str, aggregates: Iterable[str], generation: int) -> dict:
-    """``PUT /resource_providers/{uuid}/aggregates`` (1.19+): replace the provider's aggregates.
+def set_aggregates(graph: Graph, uuid: str, aggregates: Iterable[str], generation: int | None) -> dict:
+    """``PUT /resource_providers/{uuid}/aggregates``: replace the provider's aggregates.
 
-    The generation must be the current one (409 ``placement.concurrent_update``)
-    and is always bumped, as in Placement. Aggregate UUIDs are stored in
-    canonical (lower-case, dashed) form.
+    From 1.19 the generation must be the current one (409
+    ``placement.concurrent_update``) and is always bumped, as in Placement.
+    Before 1.19 (``generation=None``) there is neither check nor bump.
+    Aggregate UUIDs are stored in canonical (lower-case, dashed) form.
     """
     rp_uuid = _path_uuid(uuid)
 
     def work(tx: neo4j.ManagedTransaction) -> dict:
         # Placement: provider first (404), then the body (400), then the generation (409).
-        locked = tx.run(LOCK_PROVIDERS, uuids=[rp_uuid]).data()
-        if not locked:
-            raise NotFound(f"No resource provider with uuid {uuid} found")
+        current = lock_provider(tx, rp_uuid, f"No resource provider with uuid {uuid} found")
         wanted = _check_aggregates(aggregates)
-        _check_generation_type(generation)
-        _check_generation(
-            locked[0]["generation"],
-            generation,
-            "Resource provider's generation already changed. Please update the generation and try again.",
-        )
+        if generation is not None:
+            _check_generation_type(generation)
+            _check_generation(
+                current,
+                generation,
+                "Resource provider's generation already changed. Please update the generation and try again.",
+            )
         tx.run(REPLACE_AGGREGATES, uuid=rp_uuid, aggregates=wanted).consume()
-        bumped = tx.run(BUMP_GENERATION, uuid=rp_uuid).single()["generation"]
-        return {"aggregates": wanted, "resource_provider_generation": bumped}
+        if generation is not None:
+            current = bump_generation(tx, rp_uuid)
+        return {"aggregates": wanted, "resource_provider_generation": current}
 
     return graph.write(work)
 
@@ -574,6 +722,11 @@ def _schema_uuid(value: Any, field: str) -> str:
     if not _is_uuid_like(value):
         raise BadRequest(f"JSON does not validate: {value!r} is not a 'uuid' (field {field})")
     return str(uuidlib.UUID(value))
+
+
+def _aggregate_key(value: str) -> str:
+    """Aggregates are stored canonical (see set_aggregates); match them that way."""
+    return normalise_uuid(value) or value
 
 
 def _path_uuid(value: Any) -> str:

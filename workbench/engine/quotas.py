@@ -25,8 +25,10 @@ import dataclasses
 
 import neo4j
 
-from workbench.db import Graph
-from workbench.engine.errors import Conflict
+from workbench.db import Graph, Reader
+from workbench.engine.errors import BadRequest, Conflict
+from workbench.engine.providers import unknown_resource_classes
+from workbench.scenario import CONSUMER_TYPE, MAX_INT, STRING_MAX
 
 QUOTA_EXCEEDED = "workbench.quota.exceeded"
 
@@ -95,8 +97,36 @@ class Limit:
 def set_limits(
     graph: Graph, project: str, limits: dict[str, int], user: str | None = None, consumer_type: str | None = None
 ) -> None:
-    """Set (or replace) limits for one scope, in one transaction."""
-    graph.run(SET_LIMITS, limits=limit_rows(project, user, consumer_type, limits))
+    """Set (or replace) limits for one scope, in one transaction.
+
+    Refused (BadRequest, nothing set) for an unknown resource class (a limit on
+    it would never apply), a limit that is not a whole number from 0 to
+    2147483647 (a scenario's bound), or a malformed project, user or type.
+    """
+    check_owner(project, user, consumer_type)
+    for rc, limit in limits.items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_INT:
+            raise BadRequest(f"the limit for {rc} must be a whole number from 0 to {MAX_INT}, got {limit!r}")
+
+    def work(tx: neo4j.ManagedTransaction) -> None:
+        if unknown := unknown_resource_classes(Reader(tx), list(limits)):
+            raise BadRequest(
+                f"unknown resource class {unknown[0]!r}: not a standard class (os-resource-classes, in capitals) "
+                "and no such custom class exists"
+            )
+        tx.run(SET_LIMITS, limits=limit_rows(project, user, consumer_type, limits)).consume()
+
+    graph.write(work)
+
+
+def check_owner(project: str, user: str | None, consumer_type: str | None) -> None:
+    """Placement's schema for who holds allocations (1.38): ids of 1 to 255
+    characters, a type of [A-Z0-9_]+; None is "not given"."""
+    for what, value in (("project", project), ("user", user), ("consumer type", consumer_type)):
+        if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= STRING_MAX):
+            raise BadRequest(f"the {what} must be 1 to {STRING_MAX} characters, got {value!r}")
+    if consumer_type is not None and not CONSUMER_TYPE.match(consumer_type):
+        raise BadRequest(f"consumer type {consumer_type!r} must match [A-Z0-9_]+ (e.g. INSTANCE, MIGRATION)")
 
 
 def limit_rows(project: str, user: str | None, consumer_type: str | None, limits: dict[str, int]) -> list[dict]:
@@ -165,6 +195,43 @@ def check_in_transaction(tx: neo4j.ManagedTransaction, consumers: dict[str, dict
                 raise QuotaExceeded(
                     f"Quota exceeded for {limit.resource_class} ({limit.scope()}): limit {limit.limit}, "
                     f"in use {used}, asked for {wanted}; {max(limit.limit - used, 0)} left",
+                    QUOTA_EXCEEDED,
+                )
+
+
+def check_loaded(tx: neo4j.ManagedTransaction, consumers: list, limit_rows_set: list[dict], source: str) -> None:
+    """In a load's last transaction, its consumers already written: refuse the load if
+    the graph's consumers now hold more than a limit the load set, or more than any
+    limit on a class the load's consumers hold (what was there before counts too).
+
+    ``consumers`` are the scenario's (project, user, consumer_type, allocations);
+    ``limit_rows_set`` the SET_LIMITS rows the load wrote.
+    """
+    added: collections.Counter = collections.Counter()
+    for c in consumers:
+        for resources in c.allocations.values():
+            for rc, amount in resources.items():
+                added[c.project, c.user, c.consumer_type, rc] += amount
+    set_here = {(r["project"], r["user"], r["consumer_type"], r["resource_class"]) for r in limit_rows_set}
+    projects = sorted({key[0] for key in added} | {key[0] for key in set_here})
+    if not projects:
+        return
+    tx.run(LOCK_PROJECTS, projects=projects).consume()
+    for project in projects:
+        held = tx.run(PROJECT_USAGE, project=project, replacing=[]).data()
+        for r in tx.run(LIMITS, project=project).data():
+            limit = Limit(project, r["user"], r["consumer_type"], r["resource_class"], r["limit"])
+            mine = sum(
+                n
+                for (p, user, consumer_type, rc), n in added.items()
+                if p == project and rc == limit.resource_class and limit.applies_to(user, consumer_type)
+            )
+            key = (project, limit.user, limit.consumer_type, limit.resource_class)
+            used = _used(limit, held)
+            if (mine or key in set_here) and used > limit.limit:
+                raise QuotaExceeded(
+                    f"{source}: quota exceeded for {limit.resource_class} ({limit.scope()}): limit {limit.limit}, "
+                    f"but its consumers would hold {used}, {mine} of it from this file",
                     QUOTA_EXCEEDED,
                 )
 

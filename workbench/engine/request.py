@@ -1,4 +1,5 @@
-"""Placement's ``GET /allocation_candidates`` query string, parsed as Placement 1.39 does.
+"""Placement's ``GET /allocation_candidates`` query string, parsed as Placement 1.39 does
+(or as it does at an earlier microversion, for the REST API).
 
 The syntax is Placement's, verbatim (placement/lib.py, placement/util.py and
 the 1.36 query schema): an unsuffixed group (``resources``, ``required``,
@@ -6,6 +7,14 @@ the 1.36 query schema): an unsuffixed group (``resources``, ``required``,
 ``resources_NET``, ...), and the request-wide ``group_policy``, ``limit``,
 ``root_required`` and ``same_subtree``. Errors carry Placement's detail text
 and error code, so both engines can be compared on bad requests too.
+
+At an earlier microversion (``parse(query, version=(1, 25))``) the syntax
+added since is refused with Placement's messages for it: forbidden traits
+need 1.22, several ``member_of`` 1.24, forbidden aggregates 1.32, string
+suffixes 1.33, ``in:`` traits 1.39 (before it only the last ``required``
+counts), and before 1.36 every group needs resources. Which keys exist at a
+version (``limit`` 1.16, granular groups 1.25, ...) is the query schema's
+business: the REST layer checks it first with Placement's own schemas.
 """
 
 from __future__ import annotations
@@ -23,8 +32,15 @@ from workbench.engine.errors import (
 )
 
 GROUP_KEY = re.compile(r"^(resources|required|member_of|in_tree)([a-zA-Z0-9_-]{1,64})?$")
+NUMBERED_GROUP_KEY = re.compile(r"^(resources|required|member_of|in_tree)([1-9][0-9]*)?$")  # before 1.33
+LATEST = (1, 39)
 REQUEST_WIDE = {"limit", "group_policy", "root_required", "same_subtree"}
 LIMIT = re.compile(r"^[1-9][0-9]*$")
+# Numbers beyond these mean the same as these, and stay within Neo4j's 64-bit integers:
+# no limit is smaller than any answer, and no amount over an inventory's largest
+# max_unit (2147483647) fits anywhere.
+LARGEST_LIMIT = 2**63 - 1
+LARGEST_AMOUNT = 2147483647 + 1
 GROUP_POLICIES = ("none", "isolate")
 
 
@@ -59,6 +75,9 @@ class CandidateRequest:
     root_forbidden: set[str] = dataclasses.field(default_factory=set)
     same_subtrees: list[set[str]] = dataclasses.field(default_factory=list)
     query: str = ""
+    # Before 1.29 clients cannot see trees: Placement drops every candidate that
+    # takes from two providers of one tree, and summarises only the providers used.
+    nested_aware: bool = True
 
     @property
     def granular_suffixes(self) -> list[str]:
@@ -71,14 +90,14 @@ class CandidateRequest:
         return set().union(self.root_required, self.root_forbidden, *(g.trait_names for g in self.groups.values()))
 
 
-def parse(query: str) -> CandidateRequest:
-    """Parse and validate a query string; raise BadRequest as Placement would."""
+def parse(query: str, version: tuple[int, int] = LATEST) -> CandidateRequest:
+    """Parse and validate a query string; raise BadRequest as Placement would at ``version``."""
     pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
     _check_schema(pairs)
-    request = CandidateRequest(groups={}, query=query)
+    request = CandidateRequest(groups={}, query=query, nested_aware=version >= (1, 29))
     _parse_request_wide(request, pairs)
-    _parse_groups(request, pairs)
-    _check_groups(request)
+    _parse_groups(request, pairs, version)
+    _check_groups(request, version)
     return request
 
 
@@ -99,8 +118,11 @@ def _check_schema(pairs: list[tuple[str, str]]) -> None:
             "Invalid query string parameters: Additional properties are not allowed "
             f"({listed} {verb} unexpected)"
         )
-    if "limit" in last and not LIMIT.match(last["limit"]):
-        raise BadRequest(f"Invalid query string parameters: {last['limit']!r} does not match '^[1-9][0-9]*$'")
+    # Placement's schema sees only the last limit, and its handler then reads the
+    # first (a 500 when that one is not a number): every one is checked here.
+    for limit in (v for k, v in pairs if k == "limit"):
+        if not LIMIT.match(limit):
+            raise BadRequest(f"Invalid query string parameters: {limit!r} does not match '^[1-9][0-9]*$'")
     if "group_policy" in last and last["group_policy"] not in GROUP_POLICIES:
         raise BadRequest(
             f"Invalid query string parameters: {last['group_policy']!r} is not one of ['none', 'isolate']"
@@ -114,7 +136,7 @@ def _values(pairs, key) -> list[str]:
 
 def _parse_request_wide(request: CandidateRequest, pairs) -> None:
     if limits := _values(pairs, "limit"):
-        request.limit = int(limits[0])
+        request.limit = min(int(limits[0]), LARGEST_LIMIT)
     if policies := _values(pairs, "group_policy"):
         request.group_policy = policies[0]
     root_required = _values(pairs, "root_required")
@@ -138,10 +160,12 @@ def _parse_request_wide(request: CandidateRequest, pairs) -> None:
 
 
 # -- request groups (RequestGroup.dict_from_request) ----------------------------
-def _parse_groups(request: CandidateRequest, pairs) -> None:
+def _parse_groups(request: CandidateRequest, pairs, version: tuple[int, int] = LATEST) -> None:
     groups = request.groups
+    key_pattern = GROUP_KEY if version >= (1, 33) else NUMBERED_GROUP_KEY
+    allow_forbidden, allow_any = version >= (1, 22), version >= (1, 39)
     for key, value in pairs:
-        match = GROUP_KEY.match(key)
+        match = key_pattern.match(key)
         if not match:
             continue
         prefix, suffix = match.group(1), match.group(2) or ""
@@ -150,16 +174,24 @@ def _parse_groups(request: CandidateRequest, pairs) -> None:
             group.resources = _parse_resources(value)
         elif prefix == "required":
             group.required, group.forbidden = [], set()
-            for each in _values(pairs, key):
-                required, forbidden = _parse_traits(each, allow_any=True)
+            # Before 1.39 a repeated `required` is not an AND: the last one counts.
+            for each in _values(pairs, key) if allow_any else _values(pairs, key)[-1:]:
+                required, forbidden = _parse_traits(each, allow_any, allow_forbidden)
                 group.required.extend(required)
                 group.forbidden |= forbidden
         elif prefix == "member_of":
             group.member_of, group.forbidden_aggregates = [], set()
-            for each in _values(pairs, key):
+            values = _values(pairs, key)
+            if len(values) > 1 and version < (1, 24):
+                raise BadRequest(f"Multiple member_of{suffix} parameters are not supported")
+            for each in values:
                 required, forbidden = _parse_member_of(each)
                 if required:
                     group.member_of.append(frozenset(required))
+                if forbidden and version < (1, 32):
+                    raise BadRequest(
+                        f"Forbidden member_of{suffix} parameters are not supported in the specified microversion"
+                    )
                 group.forbidden_aggregates |= forbidden
         else:
             group.in_tree = value.strip()
@@ -170,7 +202,51 @@ def _parse_groups(request: CandidateRequest, pairs) -> None:
                 )
 
 
-def _check_groups(request: CandidateRequest) -> None:
+def _check_groups(request: CandidateRequest, version: tuple[int, int] = LATEST) -> None:
+    groups = request.groups
+    if version < (1, 36):
+        _check_all_have_resources(groups)
+    else:
+        _check_resourceless(request)
+    conflicts = [
+        f"required{s}: ({', '.join(sorted(any_of))})"
+        for s, g in groups.items()
+        for any_of in g.required
+        if any_of <= g.forbidden
+    ]
+    if conflicts:
+        raise BadRequest(
+            "Conflicting required and forbidden traits found in the following traits keys: "
+            + ", ".join(sorted(conflicts))
+        )
+    if not request.group_policy and len(request.granular_suffixes) > 1:
+        raise BadRequest(
+            'The "group_policy" parameter is required when specifying more than one "resources{N}" parameter.'
+        )
+
+
+def _check_all_have_resources(groups: dict[str, RequestGroup]) -> None:
+    """Before 1.36 (no resourceless groups): traits and aggregates need resources."""
+    if orphans := [f"required{s}" for s, g in groups.items() if g.required and not g.resources]:
+        raise BadRequest(
+            "All traits parameters must be associated with resources.  "
+            "Found the following orphaned traits keys: " + ", ".join(orphans)
+        )
+    if orphans := [
+        f"member_of{s}" for s, g in groups.items() if not g.resources and (g.member_of or g.forbidden_aggregates)
+    ]:
+        raise BadRequest(
+            "All member_of parameters must be associated with resources. "
+            "Found the following orphaned member_of keys: " + ", ".join(orphans)
+        )
+    if not all(g.resources for g in groups.values()):
+        raise BadRequest("All request groups must specify resources.")
+    if not groups:
+        raise BadRequest("At least one request group (`resources` or `resources{$S}`) is required.")
+
+
+def _check_resourceless(request: CandidateRequest) -> None:
+    """From 1.36: a group without resources must be named in same_subtree."""
     groups = request.groups
     resourceless = {s for s, g in groups.items() if not g.resources}
     in_subtrees = set().union(*request.same_subtrees)
@@ -186,21 +262,6 @@ def _check_groups(request: CandidateRequest) -> None:
         raise BadRequest(
             f"Real suffixes should be specified in `same_subtree`: {bad} not found in {list(groups)}.",
             QUERY_BAD_VALUE,
-        )
-    conflicts = [
-        f"required{s}: ({', '.join(sorted(any_of))})"
-        for s, g in groups.items()
-        for any_of in g.required
-        if any_of <= g.forbidden
-    ]
-    if conflicts:
-        raise BadRequest(
-            "Conflicting required and forbidden traits found in the following traits keys: "
-            + ", ".join(sorted(conflicts))
-        )
-    if not request.group_policy and len(request.granular_suffixes) > 1:
-        raise BadRequest(
-            'The "group_policy" parameter is required when specifying more than one "resources{N}" parameter.'
         )
 
 
@@ -226,12 +287,12 @@ def _parse_resources(value: str) -> dict[str, int]:
             raise BadRequest(f"Requested resource {name} expected positive integer amount. Got: {amount}.") from None
         if amount < 1:
             raise BadRequest(f"Requested resource {name} requires amount >= 1. Got: {amount}.")
-        result[name] = amount
+        result[name] = min(amount, LARGEST_AMOUNT)
     return result
 
 
-def _parse_traits(value: str, allow_any: bool) -> tuple[list[frozenset[str]], set[str]]:
-    """``T1,!T2`` (all of / none of) or ``in:T1,T2`` (any of)."""
+def _parse_traits(value: str, allow_any: bool, allow_forbidden: bool = True) -> tuple[list[frozenset[str]], set[str]]:
+    """``T1,!T2`` (all of / none of; ``!`` from 1.22) or ``in:T1,T2`` (any of, from 1.39)."""
     if value.startswith("in:"):
         if not allow_any:
             raise BadRequest(
@@ -254,9 +315,15 @@ def _parse_traits(value: str, allow_any: bool) -> tuple[list[frozenset[str]], se
     # Placement strips any number of leading '!' (a documented quirk it kept).
     forbidden = {t.lstrip("!") for t in names if t.startswith("!")}
     if not all(names) or not all(forbidden):
+        form = "HW_CPU_X86_VMX,!CUSTOM_MAGIC" if allow_forbidden else "HW_CPU_X86_VMX,CUSTOM_MAGIC"
         raise BadRequest(
             "Invalid query string parameters: Expected 'required' parameter value of the form: "
-            f"HW_CPU_X86_VMX,!CUSTOM_MAGIC. Got an empty trait in: {value}"
+            f"{form}. Got an empty trait in: {value}"
+        )
+    if forbidden and not allow_forbidden:
+        raise BadRequest(
+            "Invalid query string parameters: Expected 'required' parameter value of the form: "
+            f"HW_CPU_X86_VMX,CUSTOM_MAGIC. Got: {value}"
         )
     return [frozenset([t]) for t in names if not t.startswith("!")], forbidden
 
