@@ -30,7 +30,9 @@ from workbench.engine.candidates import find
 from workbench.engine.errors import BadRequest, Conflict
 from workbench.scenario import load_file, parse
 from workbench.viz import ProviderTree, drawing_for, tree_html, tree_svg, write_tree
-from workbench.viz.builder import RequestBuilder
+from workbench.viz import style
+from workbench.viz.builder import SHORT_TIMEOUTS, RequestBuilder
+from workbench.viz.interactive import MIN_SCALE
 from workbench.viz.model import DEFAULT_THRESHOLD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -361,11 +363,12 @@ def test_builder_follows_its_inputs(scenario_graph):
     assert builder.query == "" and builder.count == 0 and "at least one resource class" in builder.error
     builder.group("").amounts["VCPU"].value = 1
     assert builder.query == "resources=VCPU:1" and builder.count == 3  # numa0, numa1, cn2
-    assert "resources=VCPU:1" in builder.query_view.value and "<b>3</b>" in builder.count_view.value
-    builder.group("").required.value = ["CUSTOM_FOO"]
+    assert builder.query_box.value == "resources=VCPU:1" and "<b>3</b>" in builder.count_view.value
+    builder.group("").required.value = "CUSTOM_FOO"
     assert builder.query == "resources=VCPU:1&required=CUSTOM_FOO" and builder.count == 2  # numa1, cn2
+    assert builder.query_box.value == builder.query  # the box follows the controls
     builder.group("").amounts["VCPU"].value = 0
-    builder.group("").required.value = []
+    builder.group("").required.value = ""
     cpu, fpga = builder.add_group("_CPU"), builder.add_group("_FPGA")
     cpu.amounts["VCPU"].value = 1
     fpga.amounts["FPGA"].value = 1
@@ -429,3 +432,126 @@ def test_builder_claims_the_chosen_candidate(graph):
     assert builder.claim() is None
     assert "claim refused (409" in builder.status.value and "exceed the capacity" in builder.status.value
     assert builder.last_consumer == before
+
+
+def test_builder_takes_a_pasted_query_string(scenario_graph):
+    """Any Placement query string, verbatim: answered as given, the controls filled from it."""
+    graph, scenario = scenario_graph(NUMA)
+    builder = RequestBuilder(graph, interactive=False)
+    cn1 = scenario.provider("cn1").uuid
+    pasted = f"{QUERY}&required_CPU=!CUSTOM_FOO&in_tree_CPU={cn1}"
+    builder.query_box.value = pasted  # what Enter in the box does
+    assert builder.error is None
+    assert builder.count == len(find(graph, pasted)["allocation_requests"])
+    assert [g.suffix.value for g in builder.groups] == ["", "_CPU", "_FPGA"]
+    assert builder.group("_CPU").amounts["VCPU"].value == 1 and builder.group("_FPGA").amounts["FPGA"].value == 1
+    assert builder.group("_CPU").forbidden.value == "CUSTOM_FOO"
+    assert builder.group_policy.value == "none" and builder.same_subtree.value == "_CPU,_FPGA"
+    # in_tree has no control: it is kept, said so, and stays in the query when a control changes.
+    assert builder.extra == [("in_tree_CPU", cn1)] and "in_tree_CPU" in builder.extra_view.value
+    builder.group("_CPU").forbidden.value = ""
+    assert builder.query_box.value.endswith(f"&in_tree_CPU={cn1}") and "required_CPU" not in builder.query_box.value
+    assert builder.count == len(find(graph, builder.query_box.value)["allocation_requests"])
+    # Pasting a shorter query drops the granular groups it no longer names.
+    builder.ask("resources=VCPU:1")
+    assert [g.suffix.value for g in builder.groups] == [""] and builder.count == 3 and builder.extra == []
+
+
+def test_builder_reports_unknown_names_inline(scenario_graph):
+    graph, _ = scenario_graph(NUMA)
+    builder = RequestBuilder(graph, interactive=False)
+    builder.ask("resources=VCPU:1,CUSTOM_NOPE:1")
+    assert "unknown resource class CUSTOM_NOPE:1" in builder.group("").problems.value
+    assert "CUSTOM_NOPE" in builder.error and builder.count == 0  # Placement's 400, shown, not raised
+    builder.ask("resources=VCPU:1")
+    builder.group("").required.value = "CUSTOM_FOO, CUSTOM_NOPE"  # Enter in the trait field
+    assert "required: unknown trait CUSTOM_NOPE" in builder.group("").problems.value
+    assert "CUSTOM_NOPE" in builder.error and builder.count == 0
+    builder.group("").required.value = "CUSTOM_FOO"
+    assert builder.group("").problems.value == "" and builder.error is None and builder.count == 2
+
+
+def test_builder_shows_a_neo4j_failure_at_once(scenario_graph):
+    """A Neo4j that does not answer (here: nothing listens on the port) is reported in the widget
+    within seconds, and the previous answer is cleared rather than left beside the new input."""
+    import time
+
+    import neo4j
+
+    from workbench.db import Graph
+    from workbench.server import free_port
+
+    graph, _ = scenario_graph(NUMA)
+    builder = RequestBuilder(graph, interactive=False)
+    builder.ask("resources=VCPU:1")
+    assert builder.count == 3 and len(builder.frame) == 3
+    uri = f"bolt://127.0.0.1:{free_port()}"
+    builder.graph = Graph(neo4j.GraphDatabase.driver(uri, auth=("neo4j", "x"), **SHORT_TIMEOUTS), uri, "neo4j")
+    try:
+        started = time.monotonic()
+        builder.ask("resources=VCPU:2")
+        took = time.monotonic() - started
+    finally:
+        builder.graph.close()
+    assert took < 6, f"{took:.1f} s before the failure was shown"
+    assert builder.error.startswith("Neo4j did not answer") and "Neo4j did not answer" in builder.count_view.value
+    assert builder.count == 0 and len(builder.frame) == 0 and builder.table_view.value == ""
+    assert builder.tree_view.value == ""  # no drawing of the old state either
+    assert builder.pick.options == (("(no candidates)", -1),)
+
+
+# -- readable on a projector ------------------------------------------------------------------
+
+
+def test_contrast_ratio_follows_wcag():
+    # WCAG 2's reference points: black on white is 21:1, #777 on white about 4.48:1.
+    assert style.contrast("#000000", "#ffffff") == pytest.approx(21)
+    assert style.contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)
+    assert style.contrast("#ffffff", "#777777") == style.contrast("#777777", "#ffffff")
+
+
+def test_colours_are_readable_on_a_projector():
+    white = "#ffffff"
+    # The lines that carry the lesson: AA for text (4.5:1) against the page.
+    assert style.contrast(style.USED_EDGE, white) >= 4.5
+    assert style.contrast(style.USED_BORDER, white) >= 4.5
+    assert style.contrast(style.SHARING_EDGE, white) >= 4.5
+    # The faded context: readable (3:1, AA for large text and for graphics) ...
+    assert style.contrast(style.FADED_TEXT, style.FADED_FILL) >= 3
+    assert style.contrast(style.FADED_EDGE, white) >= 3
+    assert style.contrast(style.FADED_BORDER, white) >= 3
+    # ... and clearly behind what the candidate uses (plain text on its fill).
+    assert style.contrast(style.TEXT, style.USED_FILL) >= 2.5 * style.contrast(style.FADED_TEXT, style.FADED_FILL)
+    # The first view never draws labels below 12 px.
+    assert style.FONT_SIZE * MIN_SCALE >= 12
+
+
+def test_what_a_candidate_uses_comes_first(graph):
+    """A sharing pool and the tree it serves for the candidate are drawn first and side by side,
+    so that the first view (which starts at the left) shows the sharing link whole."""
+    loader.load(graph, load_file(ROOT / "data/scenarios/demo.yaml"))
+    names = {p["uuid"]: p["name"] for p in graph.read("MATCH (p:Provider) RETURN p.uuid AS uuid, p.name AS name")}
+    body = find(graph, "resources=VCPU:2,MEMORY_MB:2048,DISK_GB:100")
+    from_pool = next(
+        r for r in body["allocation_requests"] if "shared_storage" in {names[rp] for rp in r["allocations"]}
+    )
+    used = {names[rp] for rp in from_pool["allocations"]}
+    drawing = drawing_for(graph, from_pool, roots=["cn1", "cn2", "shared_storage"])
+    roots = [n.name for n in drawing.nodes if n.parent is None and n.kind == "provider"]
+    host = next(name.split("_")[0] for name in used if name != "shared_storage")  # cn1 or cn2
+    assert roots[:2] == ["shared_storage", host]
+    plain = drawing_for(graph, None, roots=["cn1", "cn2", "shared_storage"])
+    assert [n.name for n in plain.nodes if n.parent is None] == ["shared_storage", "cn1", "cn2"]
+
+
+def test_page_frames_every_tree(scenario_graph):
+    """The page is given each tree as one block (ids and bounds) to flow into rows, and starts
+    with the wheel scrolling the page rather than zooming."""
+    graph, scenario = scenario_graph(NUMA)
+    page = tree_html(graph, QUERY, pick=0)
+    trees = json.loads(re.search(r"var trees = (\[.*?\]), focusIds", page, re.DOTALL).group(1))
+    ids = [i for t in trees for i in t["ids"]]
+    assert sorted(ids) == sorted(p.uuid for p in scenario.providers) and len(ids) == len(set(ids))
+    assert len(trees) == len([p for p in scenario.providers if p.parent_uuid is None])
+    assert all(t["left"] < t["right"] and t["top"] < t["bottom"] for t in trees)
+    assert '"zoomView": false' in page

@@ -287,74 +287,74 @@ def _kb(n: int | None) -> str:
 # -- the plot ----------------------------------------------------------------------------------
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, path: Path, sizes: list[int] | None = None) -> None:
+    """One chart per cloud size (``sizes``: only these), readable from the back of
+    a room: each request shape a row of bars (p50 latency, log scale), the
+    graph's bar labelled with its ratio to Placement's. A notebook shows one size
+    per image, at full width (``sizes=[n]``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    names = [r["name"] for r in results["requests"] if any(x["request"] == r["name"] for x in results["results"])]
-    if not names:
-        names = ["(no results)"]
-    columns = min(4, len(names))
-    rows = (len(names) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.7 * rows + 1.2), squeeze=False)
-    about = {r["name"]: r for r in results["requests"]}
-    for ax, name in zip(axes.flat, names):
-        points = sorted((r for r in results["results"] if r["request"] == name), key=lambda r: r["compute_nodes"])
-        xs = [r["compute_nodes"] for r in points]
-        values = []
-        for key, label, colour, marker in (
-            ("graph", GRAPH_LABEL, "#1f77b4", "o"),
-            ("placement_sqlite", PLACEMENT_LABEL, "#d62728", "s"),
-            ("placement_postgresql", POSTGRES_LABEL, "#2ca02c", "^"),
-        ):
-            timed = [r for r in points if r.get(key)]
-            if not timed:
-                continue
-            at = [r["compute_nodes"] for r in timed]
-            p50 = [r[key]["p50_ms"] for r in timed]
-            p95 = [r[key]["p95_ms"] for r in timed]
-            values += p50 + p95
-            ax.plot(at, p50, marker=marker, color=colour, label=f"{label}: p50")
-            ax.plot(at, p95, linestyle=":", color=colour, linewidth=1.2, label=f"{label}: p95")
+    order = [r["name"] for r in results["requests"]]
+    sizes = sorted(sizes or {r["compute_nodes"] for r in results["results"]}) or [0]
+    engines = [
+        (key, label, colour)
+        for key, label, colour in (
+            ("graph", GRAPH_LABEL, "#1f5fa0"),
+            ("placement_sqlite", PLACEMENT_LABEL, "#c0392b"),
+            ("placement_postgresql", POSTGRES_LABEL, "#2b8a3e"),
+        )
+        if any(r.get(key) for r in results["results"])
+    ]
+    columns = min(2, len(sizes))
+    rows = (len(sizes) + columns - 1) // columns
+    most = max((sum(r["compute_nodes"] == n for r in results["results"]) for n in sizes), default=1)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(11 * columns, (0.26 * len(engines) * most + 1.2) * rows + 1.3), squeeze=False
+    )
+    bar = 0.8 / max(len(engines), 1)
+    for ax, size in zip(axes.flat, sizes):
+        points = sorted(
+            (r for r in results["results"] if r["compute_nodes"] == size),
+            key=lambda r: order.index(r["request"]) if r["request"] in order else len(order),
+        )
+        for i, (key, label, colour) in enumerate(engines):
+            ys = [row - 0.4 + bar * (i + 0.5) for row, r in enumerate(points) if r.get(key)]
+            p50 = [r[key]["p50_ms"] for r in points if r.get(key)]
+            ax.barh(ys, p50, height=bar * 0.9, color=colour, label=label)
+        for row, r in enumerate(points):
+            if r.get("graph") and r.get("ratio_p50") is not None:
+                ax.text(r["graph"]["p50_ms"] * 1.08, row - 0.4 + bar / 2, f"{r['ratio_p50']:.2g}×",
+                        va="center", fontsize=14, color="#1f5fa0")
+        ax.set_yticks(range(len(points)))
+        ax.set_yticklabels([f"{r['request']}\n{r['candidates']:,} cand." for r in points], fontsize=14)
+        ax.invert_yaxis()
         ax.set_xscale("log")
-        ax.set_yscale("log")
-        if xs:
-            ax.set_xlim(min(xs) / 2, max(xs) * 2)
-            ax.xaxis.set_major_locator(FixedLocator(xs))
-            ax.xaxis.set_minor_locator(NullLocator())
-            ax.set_xticklabels([f"{r['compute_nodes']:,}\n{r['candidates']:,} cand." for r in points], fontsize=8)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+        ax.xaxis.set_major_formatter(FuncFormatter(_ms_tick))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        values = [r[key]["p50_ms"] for r in points for key, _, _ in engines if r.get(key)]
         if values:
-            lo, hi = min(values), max(values)
-            ax.set_ylim(lo / 1.8, hi * 1.8)
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
-        ax.yaxis.set_major_formatter(FuncFormatter(_ms_tick))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-        cloud = about.get(name, {}).get("cloud", "")
-        ax.set_title(f"{name}  ({cloud} cloud)", fontsize=10)
-        ax.set_xlabel("compute nodes (and candidates returned)", fontsize=8)
-        ax.set_ylabel("latency per request", fontsize=8)
-        ax.tick_params(axis="y", labelsize=8)
-        ax.grid(True, which="major", alpha=0.4)
-        ax.grid(True, which="minor", axis="y", alpha=0.1)
-    for ax in list(axes.flat)[len(names):]:
+            ax.set_xlim(min(values) / 2, max(values) * 4)
+        ax.tick_params(axis="x", labelsize=14)
+        ax.set_title(f"{size:,} compute nodes", fontsize=18, fontweight="bold")
+        ax.grid(True, axis="x", alpha=0.4)
+    for ax in list(axes.flat)[len(sizes):]:
         ax.axis("off")
     m = results["machine"]
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(handles) or 1, fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=len(handles) or 1, fontsize=13, frameon=False)
     fig.suptitle(
-        "GET /allocation_candidates: latency against cloud size, both axes logarithmic\n"
-        f"{m['date'][:10]}  ·  {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB RAM  ·  "
-        f"Neo4j {m['neo4j_version']} (Bolt, Python driver)  ·  Placement {m['placement_version']} "
-        "(SQLite in memory, in process" + ("; and on PostgreSQL, loopback)" if any(
-            r.get("placement_postgresql") for r in results["results"]) else ")"),
-        fontsize=10,
+        "GET /allocation_candidates: p50 latency per request (log scale; the number is graph ÷ Placement)\n"
+        f"{m['date'][:10]}  ·  {m['cpu_model']}, {m['cores']} cores  ·  Neo4j {m['neo4j_version']}  ·  "
+        f"Placement {m['placement_version']}",
+        fontsize=14,
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 0.955))
-    fig.savefig(path, dpi=110)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.93))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

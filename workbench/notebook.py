@@ -34,9 +34,11 @@ def scenario_path(name: str) -> Path:
     return path
 
 
-def start(scenario: str) -> tuple[Graph, Scenario]:
-    """Connect to Neo4j, empty it, and load one scenario: every notebook begins here."""
-    graph = Graph.connect()
+def start(scenario: str, **driver_options) -> tuple[Graph, Scenario]:
+    """Connect to Neo4j, empty it, and load one scenario: every notebook begins here.
+
+    ``driver_options`` go to the driver (the request builder's notebook asks for short timeouts)."""
+    graph = Graph.connect(**driver_options)
     cloud = load_file(scenario_path(scenario))
     loader.load(graph, cloud, reset=True)
     print(f"Loaded '{cloud.name}': {len(cloud.providers)} providers, {len(cloud.consumers)} consumers.")

@@ -173,6 +173,12 @@ def _mb(n: int) -> str:
 
 
 USER = "neo4j"
+# The Content-Security-Policy of the Browser's pages: everything from this server (and Bolt on loopback).
+BROWSER_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws://127.0.0.1:* http://127.0.0.1:*; "
+    "worker-src 'self' blob:; frame-src 'self'"
+)
 
 
 def password_file(home: Path) -> Path:
@@ -669,6 +675,9 @@ class LocalNeo4j:
             "dbms.security.auth_enabled=true",
             f"dbms.security.http_access_control_allow_origin={self._browser_origin()}",
             "dbms.security.allow_csv_import_from_file_urls=false",
+            "# offline Browser: its page may load only from this server (no web fonts, analytics or",
+            "# feedback widget from outside; Neo4j 5.26 has no setting to switch those off)",
+            f"dbms.security.http_static_content_security_policy_header={BROWSER_CSP}",
             f"server.directories.import={self.home / 'import'}",
             "# no phoning home: usage reports and Browser telemetry off",
             "dbms.usage_report.enabled=false",

@@ -1,22 +1,29 @@
 """A request builder: compose a ``GET /allocation_candidates`` request with widgets.
 
-    from workbench.viz.builder import RequestBuilder
-    builder = RequestBuilder(graph)
-    builder                                  # in a notebook: the widget
+    from workbench.viz.builder import RequestBuilder, SHORT_TIMEOUTS
+    graph = Graph.connect(**SHORT_TIMEOUTS)  # a stopped Neo4j is reported at once
+    builder = RequestBuilder(graph)          # in a notebook: the widget
 
-Amounts per resource class, required and forbidden traits and ``member_of``
-per request group; granular groups can be added, with ``group_policy`` and
-``same_subtree``. As inputs change it shows the equivalent Placement query
-string, the number of candidates, the candidates as a table and the provider
+The query box at the top takes any Placement query string, verbatim (press
+Enter): it is answered as given, and the controls below are filled from it;
+parameters that no control shows (``in_tree``, ``required=in:...``,
+``member_of=in:...``, ``root_required``, ...) are kept and said so. Changing a
+control rewrites the query box. Per request group: amounts per resource class,
+required and forbidden traits (comma-separated, Enter to apply) and
+``member_of``; granular groups can be added, with ``group_policy`` and
+``same_subtree``. Unknown traits and classes are reported beside their group.
+
+It shows the number of candidates, the candidates as a table and the provider
 tree with the chosen candidate highlighted. "Claim" writes that candidate's
-allocations for a new consumer (uuid4) of the given project and user; errors
-show inline.
+allocations for a new consumer (uuid4) of the given project and user. Errors
+show inline, Neo4j's included: a failed search clears the old answer, so no
+stale result stands beside new input.
 
-Everything can be driven from code too (set a widget's ``value``; read
-:attr:`RequestBuilder.query`, :attr:`~RequestBuilder.count`,
-:attr:`~RequestBuilder.frame`), and a saved notebook without the widget state
-still shows :meth:`RequestBuilder.text` / :meth:`RequestBuilder.html` (its
-``text/plain`` and ``text/html`` representations).
+Everything can be driven from code too (set a widget's ``value``, or
+:meth:`RequestBuilder.ask`; read :attr:`RequestBuilder.query`,
+:attr:`~RequestBuilder.count`, :attr:`~RequestBuilder.frame`), and a saved
+notebook without the widget state still shows :meth:`RequestBuilder.text` /
+:meth:`RequestBuilder.html` (its ``text/plain`` and ``text/html`` representations).
 
 The drawing itself is :mod:`workbench.viz` (this module only arranges it).
 """
@@ -24,12 +31,15 @@ The drawing itself is :mod:`workbench.viz` (this module only arranges it).
 from __future__ import annotations
 
 import html
+import re
 import uuid as uuidlib
+from urllib.parse import parse_qsl
 
 import ipywidgets as widgets
+import neo4j.exceptions
 import pandas as pd
 
-from workbench.db import Graph
+from workbench.db import Graph, Neo4jUnavailable
 from workbench.engine.allocations import set_allocations
 from workbench.engine.candidates import find
 from workbench.engine.errors import PlacementError
@@ -42,12 +52,25 @@ from workbench.viz.static import drawing_svg, svg_img
 
 EMPTY_BODY = {"allocation_requests": [], "provider_summaries": {}}
 WIDE = {"description_width": "initial"}
+ERROR_COLOUR = "#c92a2a"
+DRAWING_HEIGHT = 460  # px of the drawing's frame: the inputs and the drawing fit one screen
+
+# Driver settings for a graph behind a widget: a stopped or unreachable Neo4j
+# is reported within seconds instead of after the driver's 30 s of retries.
+SHORT_TIMEOUTS = {"max_transaction_retry_time": 1.0, "connection_timeout": 2.0, "connection_acquisition_timeout": 3.0}
+
+# What a failing Neo4j raises through the driver.
+NEO4J_FAILURES = (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, Neo4jUnavailable, OSError)
+
+# A group's parameters: resources, required, member_of, with the group's suffix.
+GROUP_PARAM = re.compile(r"^(resources|required|member_of)([A-Za-z0-9_-]*)$")
 
 
 class GroupEditor(widgets.VBox):
     """One request group: its suffix, amounts per class, traits and aggregate."""
 
     def __init__(self, suffix: str, vocabulary: Vocabulary, removable: bool):
+        self.vocabulary = vocabulary
         self.suffix = widgets.Text(
             value=suffix,
             description="group suffix" if removable else "unsuffixed group",
@@ -58,24 +81,37 @@ class GroupEditor(widgets.VBox):
         )
         self.amounts = {
             rc: widgets.BoundedIntText(
-                value=0, min=0, max=2147483647, description=rc, style={"description_width": "230px"},
-                layout=widgets.Layout(width="360px"),
+                value=0, min=0, max=2147483647, description=rc, continuous_update=False,
+                style={"description_width": "230px"}, layout=widgets.Layout(width="360px"),
             )
             for rc in vocabulary.resource_classes
         }
-        traits = list(vocabulary.traits)
-        self.required = widgets.TagsInput(value=[], allowed_tags=traits, allow_duplicates=False)
-        self.forbidden = widgets.TagsInput(value=[], allowed_tags=traits, allow_duplicates=False)
+        # Plain text, comma-separated: Enter (or leaving the field) applies it,
+        # and a name that is not a trait stays visible, reported beside it.
+        traits = ", ".join(vocabulary.traits[:3])
+        self.required = widgets.Text(
+            value="", description="required traits", placeholder=f"e.g. {traits}", continuous_update=False,
+            style=WIDE, layout=widgets.Layout(width="49%"),
+        )
+        self.forbidden = widgets.Text(
+            value="", description="forbidden traits", placeholder="comma-separated", continuous_update=False,
+            style=WIDE, layout=widgets.Layout(width="49%"),
+        )
+        self.required.add_class("wb-required")
+        self.forbidden.add_class("wb-forbidden")
         self.member_of = widgets.Dropdown(
             options=[("any aggregate", "")] + [(name, agg) for name, agg in vocabulary.aggregates],
             value="", description="member_of", style=WIDE,
         )
+        self.problems = widgets.HTML()
+        self.problems.add_class("wb-group-problems")
+        self.unknown_classes: list[str] = []  # from a pasted query: no control for them
         self.remove = (
             widgets.Button(description="remove group", button_style="warning", layout=widgets.Layout(width="auto"))
             if removable
             else None
         )
-        header = [self.suffix] + ([self.remove] if self.remove else [])
+        header = [self.suffix, self.member_of] + ([self.remove] if self.remove else [])
         super().__init__(
             [
                 widgets.HBox(header),
@@ -83,9 +119,8 @@ class GroupEditor(widgets.VBox):
                     list(self.amounts.values()),
                     layout=widgets.Layout(grid_template_columns="repeat(auto-fill, 370px)"),
                 ),
-                widgets.HBox([widgets.Label("required traits"), self.required]),
-                widgets.HBox([widgets.Label("forbidden traits"), self.forbidden]),
-                self.member_of,
+                widgets.HBox([self.required, self.forbidden]),
+                self.problems,
             ],
             layout=widgets.Layout(border="1px solid #dee2e6", padding="6px", margin="4px 0"),
         )
@@ -93,19 +128,66 @@ class GroupEditor(widgets.VBox):
     def inputs(self) -> list[widgets.Widget]:
         return [self.suffix, *self.amounts.values(), self.required, self.forbidden, self.member_of]
 
+    @staticmethod
+    def _names(text: str) -> list[str]:
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+    def check(self) -> list[str]:
+        """What is wrong with this group's inputs, said plainly (also shown beside the group)."""
+        known = set(self.vocabulary.traits)
+        problems = [f"unknown resource class {rc}" for rc in self.unknown_classes]
+        for field, label in ((self.required, "required"), (self.forbidden, "forbidden")):
+            unknown = [t for t in self._names(field.value) if t.lstrip("!") not in known]
+            if unknown:
+                problems.append(f"{label}: unknown trait{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+        where = f"group '{self.suffix.value}'" if self.suffix.value else "unsuffixed group"
+        self.problems.value = "".join(
+            f'<div style="color: {ERROR_COLOUR}">{html.escape(where)}: {html.escape(p)}</div>' for p in problems
+        )
+        return problems
+
     def params(self) -> list[tuple[str, str]]:
         """This group's part of the query string, Placement's syntax."""
         suffix = self.suffix.value.strip()
         params = []
-        resources = ",".join(f"{rc}:{w.value}" for rc, w in self.amounts.items() if w.value > 0)
+        amounts = [f"{rc}:{w.value}" for rc, w in self.amounts.items() if w.value > 0]
+        resources = ",".join(amounts + self.unknown_classes)
         if resources:
             params.append((f"resources{suffix}", resources))
-        traits = list(self.required.value) + [f"!{t}" for t in self.forbidden.value]
+        traits = self._names(self.required.value) + [f"!{t.lstrip('!')}" for t in self._names(self.forbidden.value)]
         if traits:
             params.append((f"required{suffix}", ",".join(traits)))
         if self.member_of.value:
             params.append((f"member_of{suffix}", self.member_of.value))
         return params
+
+    def fill(self, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Set the controls from this group's ``(key, value)`` pairs; return those no control can show."""
+        for w in self.amounts.values():
+            w.value = 0
+        self.required.value = self.forbidden.value = ""
+        self.member_of.value = ""
+        self.unknown_classes = []
+        required, forbidden, left = [], [], []
+        aggregates = {agg for _, agg in self.vocabulary.aggregates}
+        for key, value in params:
+            if key.startswith("resources"):
+                for item in self._names(value):
+                    rc, _, amount = item.partition(":")
+                    if rc in self.amounts and amount.isdigit():
+                        self.amounts[rc].value = int(amount)
+                    else:
+                        self.unknown_classes.append(item)
+            elif key.startswith("required") and not value.startswith("in:"):
+                for name in self._names(value):
+                    (forbidden if name.startswith("!") else required).append(name.lstrip("!"))
+            elif key.startswith("member_of") and value in aggregates and not self.member_of.value:
+                self.member_of.value = value
+            else:
+                left.append((key, value))
+        self.required.value = ", ".join(required)
+        self.forbidden.value = ", ".join(forbidden)
+        return left
 
 
 class RequestBuilder(widgets.VBox):
@@ -126,9 +208,16 @@ class RequestBuilder(widgets.VBox):
         self.body: dict = EMPTY_BODY
         self.error: str | None = None
         self.last_consumer: str | None = None
+        self.extra: list[tuple[str, str]] = []  # pasted parameters that no control shows
         self._data: TreeData | None = None
         self._holding = False
 
+        self.query_box = widgets.Text(
+            value="", description="query string", placeholder="resources=VCPU:2,MEMORY_MB:2048&required=HW_NUMA_ROOT",
+            continuous_update=False, style=WIDE, layout=widgets.Layout(width="100%"),
+        )
+        self.query_box.add_class("wb-query")
+        self.extra_view = widgets.HTML()
         self.groups: list[GroupEditor] = []
         self.groups_box = widgets.VBox()
         self.add_group_button = widgets.Button(
@@ -141,12 +230,17 @@ class RequestBuilder(widgets.VBox):
         self.same_subtree = widgets.Text(
             value="", description="same_subtree", placeholder="_CPU,_FPGA", continuous_update=False, style=WIDE
         )
-        self.limit = widgets.BoundedIntText(value=0, min=0, max=100000, description="limit (0: none)", style=WIDE)
+        self.limit = widgets.BoundedIntText(
+            value=0, min=0, max=100000, description="limit (0: none)", continuous_update=False, style=WIDE
+        )
 
-        self.query_view = widgets.HTML()
         self.count_view = widgets.HTML()
-        self.table_view = widgets.HTML()
-        self.pick = widgets.Dropdown(options=[("(no candidates)", -1)], value=-1, description="candidate", style=WIDE)
+        self.count_view.add_class("wb-status")
+        self.table_view = widgets.HTML(layout=widgets.Layout(max_height="170px", overflow="auto"))
+        self.pick = widgets.Dropdown(
+            options=[("(no candidates)", -1)], value=-1, description="candidate", style=WIDE,
+            layout=widgets.Layout(width="70%"),
+        )
         self.view = widgets.ToggleButtons(
             options=[("interactive", "interactive"), ("static", "static")],
             value="interactive" if interactive else "static",
@@ -159,6 +253,7 @@ class RequestBuilder(widgets.VBox):
 
         self.add_group("", removable=False)
         self.add_group_button.on_click(lambda _: self.add_group())
+        self.query_box.observe(lambda change: self._holding or self.ask(change["new"]), names="value")
         for w in (self.group_policy, self.same_subtree, self.limit):
             w.observe(self._changed, names="value")
         self.pick.observe(lambda _: self._redraw(), names="value")
@@ -167,23 +262,23 @@ class RequestBuilder(widgets.VBox):
 
         super().__init__(
             [
-                widgets.HTML("<b>Request groups</b>"),
-                self.groups_box,
-                self.add_group_button,
-                widgets.HBox([self.group_policy, self.same_subtree, self.limit]),
-                self.query_view,
+                self.query_box,
+                self.extra_view,
                 self.count_view,
-                self.table_view,
                 widgets.HBox([self.pick, self.view]),
                 self.tree_view,
+                self.table_view,
                 widgets.HBox([self.project, self.user, self.claim_button]),
                 self.status,
+                widgets.HTML("<b>Request groups</b> (Enter applies a field)"),
+                self.groups_box,
+                widgets.HBox([self.add_group_button, self.group_policy, self.same_subtree, self.limit]),
             ]
         )
         self.refresh()
 
     # -- composing ------------------------------------------------------------------
-    def add_group(self, suffix: str | None = None, *, removable: bool = True) -> GroupEditor:
+    def add_group(self, suffix: str | None = None, *, removable: bool = True, refresh: bool = True) -> GroupEditor:
         """Add a request group (``suffix`` default: the next free number)."""
         if suffix is None:
             used = {g.suffix.value for g in self.groups}
@@ -195,7 +290,8 @@ class RequestBuilder(widgets.VBox):
             group.remove.on_click(lambda _: self.remove_group(group))
         self.groups.append(group)
         self.groups_box.children = tuple(self.groups)
-        self.refresh()
+        if refresh:
+            self.refresh()
         return group
 
     def remove_group(self, group: GroupEditor) -> None:
@@ -219,7 +315,46 @@ class RequestBuilder(widgets.VBox):
             params.append(("same_subtree", self.same_subtree.value.strip()))
         if self.limit.value:
             params.append(("limit", str(self.limit.value)))
-        return build_query(params)
+        return build_query(params + self.extra)
+
+    def ask(self, query: str) -> None:
+        """Answer a Placement query string as given, and fill the controls from it."""
+        pairs = parse_qsl(query.strip().lstrip("?"), keep_blank_values=True)
+        by_group: dict[str, list[tuple[str, str]]] = {}
+        wide, extra = {}, []
+        for key, value in pairs:
+            match = GROUP_PARAM.match(key)
+            if match:
+                by_group.setdefault(match.group(2), []).append((key, value))
+            elif key in ("group_policy", "same_subtree", "limit") and key not in wide:
+                wide[key] = value
+            else:
+                extra.append((key, value))
+        self._holding = True
+        try:
+            for group in [g for g in self.groups if g.remove and g.suffix.value not in by_group]:
+                self.groups.remove(group)
+            for suffix, params in by_group.items():
+                try:
+                    group = self.group(suffix)
+                except KeyError:
+                    group = self.add_group(suffix, refresh=False)
+                extra += group.fill(params)
+            if "" not in by_group:
+                self.group("").fill([])
+            self.groups_box.children = tuple(self.groups)
+            # A value the control cannot take is kept as given, for Placement to judge.
+            policy, limit = wide.get("group_policy", ""), wide.get("limit", "")
+            fits_policy = policy in ("", "none", "isolate")
+            fits_limit = limit == "" or (limit.isdigit() and int(limit) <= self.limit.max)
+            self.group_policy.value = policy if fits_policy else ""
+            self.limit.value = int(limit) if limit and fits_limit else 0
+            extra += [("group_policy", policy)] * (not fits_policy) + [("limit", limit)] * (not fits_limit)
+            self.same_subtree.value = wide.get("same_subtree", "")
+            self.extra = extra
+        finally:
+            self._holding = False
+        self.refresh(query=query.strip().lstrip("?"))
 
     @property
     def count(self) -> int:
@@ -236,34 +371,53 @@ class RequestBuilder(widgets.VBox):
         if not self._holding:
             self.refresh()
 
-    def refresh(self) -> None:
-        """Ask for candidates again and redraw everything."""
-        query = self.query
-        self.error = None
+    def refresh(self, query: str | None = None) -> None:
+        """Ask for candidates again (``query`` as given, else the controls' query) and redraw everything."""
+        query = self.query if query is None else query
+        # The old answer goes first: whatever happens next, it is never shown beside new input.
+        self.body, self.error, self.frame = EMPTY_BODY, None, _empty_frame()
+        unreachable = False
+        problems = [p for g in self.groups for p in g.check()]
+        self.extra_view.value = (
+            "kept from the query string (no control for it): "
+            + ", ".join(f"<code>{html.escape(k)}={html.escape(v)}</code>" for k, v in self.extra)
+            if self.extra else ""
+        )
         if not query:
-            self.body = EMPTY_BODY
             self.error = "Give an amount of at least one resource class."
         else:
             try:
                 self.body = find(self.graph, query)
+                self.frame = self._frame()
             except PlacementError as exc:
-                self.body, self.error = EMPTY_BODY, exc.detail
-        self.frame = self._frame()
-        self.query_view.value = f"<b>query</b> <code>{html.escape(query or '(empty)')}</code>"
-        if self.error:
-            self.count_view.value = f'<span style="color: #c92a2a">{html.escape(self.error)}</span>'
-        else:
-            self.count_view.value = f"<b>{self.count}</b> allocation candidate{'s' if self.count != 1 else ''}"
-        self.table_view.value = self.frame.to_html() if len(self.frame) else ""
-        options = [(f"{i}: {row}", i) for i, row in enumerate(self.frame["allocations"])] or [("(no candidates)", -1)]
-        keep = self.pick.value if any(v == self.pick.value for _, v in options) else options[0][1]
+                self.error = exc.detail
+            except NEO4J_FAILURES as exc:
+                self.body, self.frame = EMPTY_BODY, _empty_frame()
+                self.error = f"Neo4j did not answer ({type(exc).__name__}): {exc}"
+                self._data = None  # the cloud may have changed meanwhile: read it again next time
+                unreachable = True
+        if problems and not self.error:
+            self.error = "; ".join(problems)
         self._holding = True
         try:
+            self.query_box.value = query
+            options = [(f"{i}: {row}", i) for i, row in enumerate(self.frame["allocations"])] or [
+                ("(no candidates)", -1)
+            ]
+            keep = self.pick.value if any(v == self.pick.value for _, v in options) else options[0][1]
             self.pick.options = options
             self.pick.value = keep
         finally:
             self._holding = False
-        self._redraw()
+        if self.error:
+            self.count_view.value = f'<span style="color: {ERROR_COLOUR}">{html.escape(self.error)}</span>'
+        else:
+            self.count_view.value = f"<b>{self.count}</b> allocation candidate{'s' if self.count != 1 else ''}"
+        self.table_view.value = self.frame.to_html() if len(self.frame) else ""
+        if unreachable:
+            self.tree_view.value = ""  # no drawing of an old state (and no second wait for Neo4j)
+        else:
+            self._redraw()
 
     def _frame(self) -> pd.DataFrame:
         """The candidates, one row each, numbered in Placement's order (the number to pick)."""
@@ -273,7 +427,7 @@ class RequestBuilder(widgets.VBox):
             for request in self.body["allocation_requests"]
         ]
         if not rows:
-            return pd.DataFrame(columns=["allocations", "mappings"])
+            return _empty_frame()
         frame = pd.concat(rows, ignore_index=True)
         frame.index.name = "pick"
         return frame
@@ -290,12 +444,16 @@ class RequestBuilder(widgets.VBox):
     def _redraw(self) -> None:
         if self._holding:
             return
-        drawing = self.drawing()
+        try:
+            drawing = self.drawing()
+        except NEO4J_FAILURES:
+            self.tree_view.value = ""  # no drawing of an old state; the error is shown above
+            return
         if self.view.value == "interactive":
-            page = html.escape(drawing_html(drawing, height="560px"), quote=True)
+            page = html.escape(drawing_html(drawing, height=f"{DRAWING_HEIGHT - 80}px"), quote=True)
             self.tree_view.value = (
                 f'<iframe sandbox="allow-scripts" srcdoc="{page}" '
-                'style="width: 100%; height: 660px; border: 1px solid #dee2e6;"></iframe>'
+                f'style="width: 100%; height: {DRAWING_HEIGHT}px; border: 1px solid #dee2e6;"></iframe>'
             )
         else:
             self.tree_view.value = f'<div style="overflow-x: auto">{drawing_svg(drawing)}</div>'
@@ -316,6 +474,8 @@ class RequestBuilder(widgets.VBox):
             set_allocations(self.graph, consumer, allocations, project, user)
         except PlacementError as exc:
             return self._say_error(f"claim refused ({exc.status} {exc.code}): {exc.detail}")
+        except NEO4J_FAILURES as exc:
+            return self._say_error(f"claim failed, Neo4j did not answer ({type(exc).__name__}): {exc}")
         self.last_consumer = consumer
         self._data = None  # usage changed
         self.refresh()
@@ -326,7 +486,7 @@ class RequestBuilder(widgets.VBox):
         return consumer
 
     def _say_error(self, message: str) -> None:
-        self.status.value = f'<span style="color: #c92a2a">{html.escape(message)}</span>'
+        self.status.value = f'<span style="color: {ERROR_COLOUR}">{html.escape(message)}</span>'
         return None
 
     # -- what a saved notebook shows -----------------------------------------------
@@ -338,7 +498,8 @@ class RequestBuilder(widgets.VBox):
         return "\n".join(lines)
 
     def html(self) -> str:
-        message = html.escape(self.error) if self.error else f"{self.count} allocation candidate{'s' if self.count != 1 else ''}"
+        found = f"{self.count} allocation candidate{'s' if self.count != 1 else ''}"
+        message = html.escape(self.error) if self.error else found
         table = self.frame.to_html() if len(self.frame) else ""
         return (
             '<div class="workbench-request-builder">'
@@ -356,3 +517,7 @@ class RequestBuilder(widgets.VBox):
         bundle["text/plain"] = self.text()
         bundle["text/html"] = self.html()
         return bundle
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame(columns=["allocations", "mappings"])

@@ -30,19 +30,48 @@ NOTE_HEIGHT = 20  # px per note line
 
 SWAP_SCRIPT = """<script type="text/javascript">
 (function () {
-  /* Replace the static drawing with the interactive one, isolated in an iframe. */
+  /* Replace the static drawing with the interactive one, isolated in an iframe.
+     The frame starts as tall as the visible notebook area allows; the page
+     inside fits its canvas to the drawing and reports its height, and the
+     frame shrinks to it (never taller than the visible area). The page is
+     told when the pointer leaves the frame. */
   var script = document.currentScript;
   var host = script && script.parentNode;
   if (!host) { return; }
   var still = host.querySelector(".workbench-static");
   var frame = document.createElement("iframe");
+  var visible = function () {
+    var area = host.closest(".jp-WindowedPanel-outer, .jp-Notebook, .notebook_app #site");
+    var h = Math.min(window.innerHeight, area ? area.clientHeight : window.innerHeight);
+    return Math.max(%(least)s, h - %(margin)s);
+  };
   frame.setAttribute("sandbox", "allow-scripts");
   frame.setAttribute("title", %(title)s);
-  frame.style.cssText = "width: 100%%; height: %(height)s; border: 1px solid #dee2e6;";
+  frame.style.cssText = "width: 100%%; border: 1px solid #dee2e6; display: block;";
+  frame.style.height = visible() + "px";
+  var pointerIn = false;
+  window.addEventListener("message", function (event) {
+    if (event.source !== frame.contentWindow || !event.data) { return; }
+    if (event.data.workbenchHeight) {
+      frame.style.height = Math.min(event.data.workbenchHeight + 2, visible()) + "px";
+    }
+    if (event.data.workbenchPointerIn) { pointerIn = true; }
+  });
+  /* The pointer moves on this page, so it has left the drawing: the drawing
+     hides its tooltip and stops zooming. */
+  document.addEventListener("mousemove", function () {
+    if (pointerIn) {
+      pointerIn = false;
+      frame.contentWindow.postMessage({workbenchPointerLeft: true}, "*");
+    }
+  });
   frame.srcdoc = %(page)s;
   if (still) { host.replaceChild(frame, still); } else { host.appendChild(frame); }
 })();
 </script>"""
+
+FRAME_LEAST = 240  # px: the frame's least height, however small the window
+FRAME_MARGIN = 16  # px left free of the visible notebook area (the cell's own padding)
 
 
 class ProviderTree:
@@ -50,6 +79,9 @@ class ProviderTree:
 
     ``ProviderTree(graph, candidate=None, roots=None, pick=0, consumers=False,
     threshold=150, title=None)``; ``candidate`` as for :func:`tree_html`.
+    In a notebook the drawing sizes itself (see ``SWAP_SCRIPT`` and
+    :data:`workbench.viz.interactive.FRAME_SCRIPT`); ``height`` is the canvas's
+    height before it does, which only a standalone page (:meth:`save`) keeps.
     """
 
     def __init__(
@@ -93,7 +125,8 @@ class ProviderTree:
         page = _script_string(self.html)
         script = SWAP_SCRIPT % {
             "title": _script_string(self.drawing.title),
-            "height": self._frame_height(),
+            "least": FRAME_LEAST,
+            "margin": FRAME_MARGIN,
             "page": page,
         }
         still = svg_img(self.svg, alt=self.drawing.title)
@@ -106,11 +139,6 @@ class ProviderTree:
     def header_height(self) -> int:
         """About how tall the page's header is, in px."""
         return HEADER_HEIGHT + NOTE_HEIGHT * len(self.drawing.notes)
-
-    def _frame_height(self) -> str:
-        if self.height.endswith("px") and self.height[:-2].isdigit():
-            return f"{int(self.height[:-2]) + self.header_height() + 12}px"
-        return "720px"
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

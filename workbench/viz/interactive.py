@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import html as htmlmod
 import json
+import math
 from typing import Iterable, Mapping
 
 from pyvis.network import Network
 
 from workbench.db import Graph
 from workbench.viz import style
-from workbench.viz.layout import Box, layout
+from workbench.viz.layout import TREE_GAP, Box, layout
 from workbench.viz.model import DEFAULT_THRESHOLD, Drawing, DrawEdge, DrawNode, drawing_for
 from workbench.viz.offline import make_offline
 
@@ -32,7 +33,11 @@ OPTIONS = {
     # as wide as the widest one (about a fifth wider on numa_network).
     "layout": {"hierarchical": {"enabled": False}, "randomSeed": 0},
     "physics": {"enabled": False},
-    "interaction": {"hover": True, "tooltipDelay": 120, "navigationButtons": True, "keyboard": False},
+    # zoomView off: the wheel scrolls the notebook; a click on the drawing turns
+    # it on (see FRAME_SCRIPT).
+    "interaction": {
+        "hover": True, "tooltipDelay": 120, "navigationButtons": True, "keyboard": False, "zoomView": False,
+    },
     "nodes": {
         "shape": "box",
         "margin": style.BOX_MARGIN,
@@ -55,33 +60,137 @@ OPTIONS = {
 # in MEMORY_MB) touches the next line; an invisible space in a taller font at
 # the end of each line sets the line height to style.LINE_HEIGHT.
 SPACER = "<code> </code>"
+TREE_ROW_GAP = 24  # px between rows of trees, when the page flows them into rows
+ARC_ROOM = 36  # px above the top row: a sharing arc between neighbours, and its label, bend up this far
 
-MIN_SCALE = 0.75  # below this the labels are too small to read
+# The smallest zoom the first view may use: labels drawn at 12 px or more,
+# readable on a projector at 1280x720.
+MIN_SCALE = math.ceil(12 / style.FONT_SIZE * 1000) / 1000
+MAX_SCALE = 1.15  # small drawings are not blown up further
 
-START_VIEW = """<script type="text/javascript">
+FRAME_SCRIPT = """<script type="text/javascript">
 (function () {
-  /* The first view: the whole drawing if it fits at a readable scale; else
-     readable, centred on the highlighted providers (or starting at the left).
-     Zoom with the wheel or the buttons; the button with four arrows fits all. */
+  /* The first view, sized for what matters.
+     1. Trees flow into rows no wider than the canvas at a readable zoom
+        (text >= 12 px), so a drawing never needs sideways panning to be read.
+     2. The canvas is as tall as the drawing at that zoom, capped by the
+        window (in a notebook, the frame is capped by the visible notebook
+        area): no blank band, never taller than the screen.
+     3. If everything fits it is all shown; otherwise the view starts on the
+        highlighted providers (or at the top left).
+     The wheel scrolls the page until the drawing is clicked (then it zooms,
+     until the pointer leaves); the four-arrow button fits all. */
   if (typeof network === "undefined" || !network) { return; }
-  var all = %(bounds)s, focus = %(focus)s, minScale = %(min_scale)s, pad = 30;
+  var trees = %(trees)s, focusIds = %(focus)s, sizes = %(sizes)s;
+  var minScale = %(min_scale)s, maxScale = %(max_scale)s, gapX = %(gap_x)s, gapY = %(gap_y)s, pad = 12;
+  var arcs = %(arc_room)s;  /* room above the top row for the sharing arcs, which bend upwards */
   var box = document.getElementById("mynetwork");
-  var w = box.clientWidth, h = box.clientHeight;
-  var fit = Math.min(w / (all.right - all.left + 2 * pad), h / (all.bottom - all.top + 2 * pad), 1.25);
-  var middle = function (b) { return {x: (b.left + b.right) / 2, y: (b.top + b.bottom) / 2}; };
-  if (fit >= minScale) {
-    network.moveTo({position: middle(all), scale: fit});
-    return;
-  }
-  var scale = minScale, at = {x: all.left - pad + w / 2 / minScale, y: middle(all).y};
-  if (focus) {
-    scale = Math.max(minScale, Math.min(w / (focus.right - focus.left + 2 * pad),
-                                        h / (focus.bottom - focus.top + 2 * pad), 1));
-    at = middle(focus);
-  }
-  at.x = Math.max(at.x, all.left - pad + w / 2 / scale);
-  at.x = Math.min(at.x, all.right + pad - w / 2 / scale);
-  network.moveTo({position: at, scale: scale});
+  var header = document.getElementById("wb-header");
+  var origin = network.getPositions(), lastWidth = -1, room = 0;
+
+  var flow = function (across) {  /* trees into rows; each node's new centre */
+    var rows = [], row = null;
+    trees.forEach(function (t) {
+      var tw = t.right - t.left;
+      if (!row || (row.trees.length && row.width + gapX + tw > across)) {
+        row = {trees: [], width: -gapX, height: 0};
+        rows.push(row);
+      }
+      row.trees.push(t);
+      row.width += gapX + tw;
+      row.height = Math.max(row.height, t.bottom - t.top);
+    });
+    var centres = {}, top = 0, width = 0;
+    rows.forEach(function (r) {
+      var left = 0;
+      r.trees.forEach(function (t) {
+        t.ids.forEach(function (id) {
+          centres[id] = {x: origin[id].x - t.left + left, y: origin[id].y - t.top + top};
+        });
+        left += t.right - t.left + gapX;
+      });
+      width = Math.max(width, r.width);
+      top += r.height + gapY;
+    });
+    return {rows: rows.length, centres: centres, width: width, height: Math.max(top - gapY, 0)};
+  };
+
+  var bounds = function (ids, centres) {
+    var b = null;
+    ids.forEach(function (id) {
+      var c = centres[id], s = sizes[id];
+      if (!c || !s) { return; }
+      var e = {left: c.x - s[0] / 2, right: c.x + s[0] / 2, top: c.y - s[1] / 2, bottom: c.y + s[1] / 2};
+      b = b ? {left: Math.min(b.left, e.left), right: Math.max(b.right, e.right),
+               top: Math.min(b.top, e.top), bottom: Math.max(b.bottom, e.bottom)} : e;
+    });
+    return b;
+  };
+
+  var frame = function () {
+    var w = box.clientWidth;
+    if (!w || !window.innerHeight) { setTimeout(frame, 50); return; }  /* not laid out yet */
+    if (w === lastWidth) { return; }  /* only a new width needs a new view */
+    lastWidth = w;
+    /* The room is the window's height when first shown (in a notebook: the
+       visible notebook area); the page then shrinks its frame to fit. */
+    room = room || window.innerHeight;
+    var maxH = Math.max(160, room - (header ? header.offsetHeight : 0) - 4);
+    var laid = flow(w / minScale - 2 * pad);
+    nodes.update(Object.keys(laid.centres).map(function (id) {
+      return {id: id, x: laid.centres[id].x, y: laid.centres[id].y};
+    }));
+    var all = {left: 0, top: -arcs, right: laid.width, bottom: laid.height};
+    var fit = function (b) { return Math.min(w / (b.right - b.left + 2 * pad), maxH / (b.bottom - b.top + 2 * pad)); };
+    var focus = bounds(focusIds, laid.centres);
+    var scale = Math.min(fit(all), maxScale);
+    if (scale < minScale) {
+      /* Not all of it at a readable size: readable, and the highlighted boxes
+         all in view (zooming out below 12 px only if they cannot be). */
+      scale = focus ? Math.min(minScale, fit(focus)) : minScale;
+    }
+    var canvasH = Math.min(maxH, Math.ceil((all.bottom - all.top + 2 * pad) * scale));
+    var at = function (lo, hi, span, a, b) {  /* centre on [a, b], kept inside [lo, hi] */
+      if (hi - lo + 2 * pad <= span) { return (lo + hi) / 2; }
+      return Math.min(Math.max((a + b) / 2, lo - pad + span / 2), hi + pad - span / 2);
+    };
+    var target = focus || {left: all.left, right: all.left, top: all.top, bottom: all.top};
+    var x = at(all.left, all.right, w / scale, target.left, target.right);
+    var y = at(all.top, all.bottom, canvasH / scale, target.top, target.bottom);
+    box.style.height = canvasH + "px";
+    network.setSize(w + "px", canvasH + "px");
+    network.moveTo({position: {x: x, y: y}, scale: scale});
+    window.workbenchView = {scale: scale, rows: laid.rows, canvasHeight: canvasH};
+    if (window.parent !== window) {
+      /* Tell the notebook how tall this page now is (see display.SWAP_SCRIPT). */
+      window.parent.postMessage({workbenchHeight: document.body.scrollHeight}, "*");
+    }
+  };
+  frame();
+  window.addEventListener("resize", frame);
+
+  var hideTips = function () {
+    document.querySelectorAll("div.vis-tooltip").forEach(function (tip) { tip.style.visibility = "hidden"; });
+  };
+  var zooming = function (on) {
+    network.setOptions({interaction: {zoomView: on}});
+    box.classList.toggle("wb-active", on);
+  };
+  /* A page in a sandboxed frame is not told when the pointer leaves the frame
+     (Chromium sends it no mouseleave), so the notebook page, which sees the
+     pointer move outside, tells it (see display.SWAP_SCRIPT). */
+  var inside = false;
+  var left = function () { inside = false; zooming(false); hideTips(); };
+  box.addEventListener("click", function () { zooming(true); });
+  box.addEventListener("mouseleave", left);
+  box.addEventListener("mousemove", function () {
+    if (!inside && window.parent !== window) { window.parent.postMessage({workbenchPointerIn: true}, "*"); }
+    inside = true;
+  });
+  window.addEventListener("blur", hideTips);
+  window.addEventListener("message", function (event) {
+    if (event.data && event.data.workbenchPointerLeft) { left(); }
+  });
 })();
 </script>"""
 
@@ -92,7 +201,9 @@ PAGE_CSS = """<style>
   #wb-header .wb-note { font-size: 13px; margin-top: 3px; }
   #wb-header .wb-legend { font-size: 12px; color: #495057; margin-top: 4px; }
   #wb-header .wb-key { display: inline-block; width: 26px; height: 0; vertical-align: middle; margin: 0 4px 0 10px; }
+  html, body { overflow: hidden; }  /* the wheel goes on to the notebook */
   #mynetwork { float: none !important; box-sizing: border-box; }
+  #mynetwork.wb-active { border-color: %(active)s !important; }
   div.vis-tooltip { white-space: pre; font-family: %(font)s; font-size: 12px; }
 </style>"""
 
@@ -133,22 +244,50 @@ def drawing_html(drawing: Drawing, *, height: str = "640px") -> str:
         net.add_edge(edge.source, edge.target, **_edge_options(edge, boxes[edge.source], boxes[edge.target]))
     net.options = OPTIONS
     page = net.generate_html()
-    head = f"<title>{htmlmod.escape(drawing.title)}</title>\n" + PAGE_CSS % {"text": style.TEXT, "font": style.FONT_FACE}
-    focus = [boxes[n.id] for n in drawing.highlighted] or None
-    view = START_VIEW % {
-        "bounds": json.dumps(_bounds(boxes.values())),
-        "focus": json.dumps(_bounds(focus) if focus else None),
+    head = f"<title>{htmlmod.escape(drawing.title)}</title>\n" + PAGE_CSS % {
+        "text": style.TEXT, "font": style.FONT_FACE, "active": style.PROVIDER_BORDER,
+    }
+    view = FRAME_SCRIPT % {
+        "trees": json.dumps(_tree_groups(drawing, boxes)),
+        "focus": json.dumps([n.id for n in drawing.highlighted]),
+        "sizes": json.dumps({i: [b.width, b.height] for i, b in boxes.items()}),
         "min_scale": MIN_SCALE,
+        "max_scale": MAX_SCALE,
+        "gap_x": TREE_GAP,
+        "gap_y": TREE_ROW_GAP,
+        "arc_room": ARC_ROOM if any(e.kind == "shares" for e in drawing.edges) else 0,
     }
     return make_offline(page, head=head, body_start=header_html(drawing), body_end=view)
 
 
-def _bounds(boxes) -> dict:
-    boxes = list(boxes) or [Box(0, 0, 0, 0)]
-    return {
-        "left": min(b.left for b in boxes), "right": max(b.right for b in boxes),
-        "top": min(b.top for b in boxes), "bottom": max(b.bottom for b in boxes),
-    }
+def _tree_groups(drawing: Drawing, boxes: Mapping[str, Box]) -> list[dict]:
+    """The drawing's trees in order, each with its node ids and bounds: the
+    blocks the page flows into rows (a summary view is one block)."""
+    parent = {n.id: n.parent for n in drawing.nodes}
+
+    def root(node_id: str) -> str:
+        while parent.get(node_id):
+            node_id = parent[node_id]
+        return node_id
+
+    groups: dict[str, list[str]] = {}
+    for n in drawing.nodes:
+        if drawing.summary:
+            key = ""
+        elif n.kind == "consumer":  # with the tree of the first provider it uses
+            key = root(next(e.source for e in drawing.edges if e.kind == "consumes" and e.target == n.id))
+        else:
+            key = root(n.id)
+        groups.setdefault(key, []).append(n.id)
+    result = []
+    for ids in groups.values():
+        members = [boxes[i] for i in ids]
+        result.append({
+            "ids": ids,
+            "left": min(b.left for b in members), "right": max(b.right for b in members),
+            "top": min(b.top for b in members), "bottom": max(b.bottom for b in members),
+        })
+    return result
 
 
 def header_html(drawing: Drawing) -> str:
@@ -168,7 +307,8 @@ def header_html(drawing: Drawing) -> str:
     return (
         '<div id="wb-header">'
         f'<div class="wb-title">{esc(drawing.title)}</div>{notes}'
-        f'<div class="wb-legend">{legend}<span class="wb-key"></span>{esc(bar)}; hover a box for details</div>'
+        f'<div class="wb-legend">{legend}<span class="wb-key"></span>{esc(bar)}; hover a box for details; '
+        "click the drawing to zoom with the wheel</div>"
         "</div>"
     )
 

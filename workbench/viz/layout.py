@@ -18,7 +18,7 @@ from workbench.viz.model import Drawing, DrawNode
 
 H_GAP = 24  # between neighbouring boxes
 TREE_GAP = 48  # between trees
-V_GAP = 70  # between rows
+V_GAP = 40  # between rows
 SUMMARY_V_GAP = 90  # rows of the summary grid: room for the sharing arcs
 
 

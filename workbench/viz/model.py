@@ -225,7 +225,7 @@ def build_drawing(
     if chosen:
         if unknown := sorted(set(chosen) - set(by_uuid)):
             raise ValueError(f"candidate uses provider {unknown[0]}, which is not in the graph")
-    order = _tree_order(data, _selected_roots(data, roots, chosen))
+    order = _tree_order(data, _selected_roots(data, roots, chosen), chosen)
     in_drawing = set(order)
     providers = [p for root in order for p in data.trees[root]]
     summary = len(providers) > threshold
@@ -280,10 +280,16 @@ def _selected_roots(data: TreeData, roots: Iterable[str] | None, chosen: Candida
     return selected
 
 
-def _tree_order(data: TreeData, selected: set[str]) -> list[str]:
+def _tree_order(data: TreeData, selected: set[str], chosen: Candidate | None = None) -> list[str]:
     """Roots by name, each sharing provider's tree placed just before the first
-    tree it serves (so that its dashed links stay short)."""
-    roots = [p.uuid for p in sorted(data.roots, key=lambda p: p.name) if p.uuid in selected]
+    tree it serves (so that its dashed links stay short). With a candidate, the
+    trees it uses come first, a sharing one just before the tree it serves for
+    the candidate: what the candidate uses sits together, at the start, and so
+    fits the first view of a drawing that is wider than the screen."""
+    used_trees = {data.by_uuid[rp].root for rp in chosen or {} if rp in data.by_uuid}
+    roots = [
+        p.uuid for p in sorted(data.roots, key=lambda p: (p.uuid not in used_trees, p.name)) if p.uuid in selected
+    ]
     serves: dict[str, list[str]] = {}
     for link in data.sharing:
         serves.setdefault(data.by_uuid[link.provider].root, []).append(link.root)
@@ -294,6 +300,7 @@ def _tree_order(data: TreeData, selected: set[str]) -> list[str]:
     before: dict[int, list[str]] = {}  # index in `order` -> sharing trees to put just before it
     for mover in movers:
         targets = [position[t] for t in serves[mover] if t in position]
+        targets = [i for i in targets if order[i] in used_trees] or targets
         before.setdefault(min(targets) if targets else len(order), []).append(mover)
     result = []
     for i, root in enumerate(order + [None]):
