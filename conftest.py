@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine import loader
 from workbench.scenario import Scenario, load_file
 
@@ -29,7 +29,7 @@ def ensure_neo4j(tmp_root: Path) -> str:
     global _local_server
     if os.environ.get("NEO4J_URI"):
         return os.environ["NEO4J_URI"]
-    from workbench.server import LocalNeo4j, free_port
+    from workbench.graphdb.server import LocalNeo4j, free_port
 
     _local_server = LocalNeo4j(
         home=tmp_root / "neo4j", bolt_port=free_port(), http_port=None, heap="768m", pagecache="128m"

@@ -45,7 +45,7 @@ say "installing the workbench and its dependencies into .venv"
 .venv/bin/python -m pip install -q -e '.[test]'
 
 say "building the Neo4j launcher (first run downloads the jars from Maven Central)"
-.venv/bin/python -c 'from workbench.server import LocalNeo4j; LocalNeo4j.from_env().build()'
+.venv/bin/python -c 'from workbench.graphdb.server import LocalNeo4j; LocalNeo4j.from_env().build()'
 
 if [ "$action" = lab ]; then
   exec .venv/bin/workbench lab

@@ -10,7 +10,7 @@ mostly roots, now and then nested) and consumers whose allocations fit.
 
 A *query* is a ``GET /allocation_candidates`` query string (microversion 1.39
 syntax) that may use ``{name}`` placeholders for aggregates (``{aggA}``) and
-providers (``{cn0_1}``); :func:`workbench.parity.resolve_placeholders` turns
+providers (``{cn0_1}``); :func:`workbench.comparison.parity.resolve_placeholders` turns
 them into UUIDs. Queries only name resource classes and traits the cloud
 knows: the graph engine checks every name up front where Placement only
 sometimes does (a documented divergence these tests must not trigger), so

@@ -4,7 +4,7 @@ Placement's own gabbi files cover most of the API (``workbench conformance
 --only allocation``). These tests cover what they do not:
 
 * the same scripts of requests, sent to the real Placement 16.0.0
-  (:class:`workbench.oracle.PlacementOracle`) and to the graph's app, get the
+  (:class:`workbench.comparison.oracle.PlacementOracle`) and to the graph's app, get the
   same statuses, error codes, texts and bodies, generations included, in the
   corners the gabbi files leave out: a write that shrinks an existing
   overage, a new consumer written with nothing, several missing classes,
@@ -31,7 +31,7 @@ import pytest
 import webob
 
 from workbench.api.app import make_app, make_conf
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 
 # Reshaping takes the service role (Placement's default policy); admin is
 # what everything else needs. Both sides get both.

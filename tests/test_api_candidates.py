@@ -2,9 +2,9 @@
 and the gabbi fixtures' topologies (workbench.conformance.topologies).
 
 The main check asks the same question of the graph's HTTP app and of the real
-Placement 16.0.0 (workbench.oracle, in-process on SQLite) loaded from the same
+Placement 16.0.0 (workbench.comparison.oracle, in-process on SQLite) loaded from the same
 fixture scenario, at the same microversion, and wants the same status and the
-same body (order-free, workbench.compare) or the same error text. The cases
+same body (order-free, workbench.comparison.compare) or the same error text. The cases
 cover each response shape Placement's handler has (1.10 lists, 1.12 dicts,
 1.17 traits, 1.27 all classes, 1.29 trees, 1.34 mappings) and the syntax each
 version added, asked one version too early as well. The other tests state
@@ -19,10 +19,10 @@ import uuid
 import pytest
 import webob
 
-from workbench import compare
+from workbench.comparison import compare
 from workbench.api.app import make_app, make_conf
 from workbench.conformance import topologies
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 
 ADMIN = {"x-auth-token": "admin"}
 

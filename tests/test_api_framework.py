@@ -25,7 +25,7 @@ import webob.exc
 
 from workbench.api.app import make_app, make_conf
 from workbench.engine import providers
-from workbench.server import free_port
+from workbench.graphdb.server import free_port
 
 ADMIN = {"x-auth-token": "admin"}
 LATEST = {"openstack-api-version": "placement latest"}

@@ -5,7 +5,7 @@ conformance --only resource-provider --only inventory --only aggregate
 --only usage``). These tests cover what they leave out:
 
 * scripts of requests sent to the real Placement 16.0.0
-  (:class:`workbench.oracle.PlacementOracle`) and to the graph's app get the
+  (:class:`workbench.comparison.oracle.PlacementOracle`) and to the graph's app get the
   same statuses and the same bodies (error texts and codes, links,
   generations), in corners the gabbi files do not visit: every response
   shape from 1.0 to 1.39, the list filters combined with capacity that an
@@ -27,7 +27,7 @@ import pytest
 import webob
 
 from workbench.api.app import make_app, make_conf
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 
 PROJECT, USER = "p-1", "u-1"
 CN1, CN2, NUMA0, NUMA1, LONE = (str(uuid.UUID(int=0xA0 + n)) for n in range(5))

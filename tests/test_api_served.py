@@ -23,7 +23,7 @@ import pytest
 
 from workbench.engine import loader
 from workbench.scenario import parse
-from workbench.server import free_port
+from workbench.graphdb.server import free_port
 
 HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39", "content-type": "application/json"}
 CAPACITY, CLIENTS = 8, 24

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from workbench import bench, bench_report, synthetic
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 
 
 def _placement_state(oracle: PlacementOracle) -> dict:

@@ -4,10 +4,10 @@
 
 import pytest
 
-from workbench import parity
+from workbench.comparison import parity
 from workbench.engine import candidates, loader
 from workbench.engine.errors import BadRequest
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 from workbench.scenario import parse
 
 # Three compute nodes, each with two NUMA cells that have VCPU and memory, and

@@ -20,7 +20,7 @@ import pytest
 from workbench.engine import allocations, loader
 from workbench.engine.errors import Conflict, PlacementError
 from workbench.scenario import parse
-from workbench.server import LocalNeo4j, free_port
+from workbench.graphdb.server import LocalNeo4j, free_port
 
 CAPACITY = 30  # VCPU on the one provider
 LIMIT = 24  # the project's VCPU quota: reached before the capacity

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import parity
+from workbench.comparison import parity
 from workbench.engine import candidates, loader
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 from workbench.scenario import parse
 
 HOSTS = 260  # more than the first page (FIRST_PAGE) and its next one together

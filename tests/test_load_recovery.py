@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine import journal, loader
 from workbench.scenario import parse
-from workbench.server import LocalNeo4j, free_port
+from workbench.graphdb.server import LocalNeo4j, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = 600  # two providers each: 1,200 providers
@@ -165,7 +165,7 @@ def test_the_server_killed_during_a_load(server, expected, reset, step, at, outc
 
 LOADER = """
 import os, signal, sys
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine import loader
 sys.path.insert(0, {tests!r})
 from test_load_recovery import BIG, BATCH

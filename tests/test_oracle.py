@@ -1,4 +1,4 @@
-"""Tests of workbench.oracle (the real Placement, in-process) and workbench.compare.
+"""Tests of workbench.comparison.oracle (the real Placement, in-process) and workbench.comparison.compare.
 
 Everything runs against the real openstack-placement 16.0.0; nothing is mocked.
 Expected answers are worked out by hand in the comments (and agree with
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from workbench.compare import diff_candidates, format_request, normalise_candidates
-from workbench.oracle import OracleError, PlacementOracle
+from workbench.comparison.compare import diff_candidates, format_request, normalise_candidates
+from workbench.comparison.oracle import OracleError, PlacementOracle
 from workbench.scenario import parse
 
 # cn1 (root, no inventory, aggregate A) with two NUMA children, and a sharing

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench import parity
-from workbench.oracle import PlacementOracle
+from workbench.comparison import parity
+from workbench.comparison.oracle import PlacementOracle
 
 PARITY_DIR = Path(__file__).parent / "parity"
 

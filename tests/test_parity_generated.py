@@ -9,7 +9,7 @@ providers, sharing providers, traits, aggregates, consumers; see
 suffixes, group_policy, same_subtree with resourceless groups, limit, searched
 one tree per page at first, see ``one_tree_pages``). Each
 cloud is loaded once into Neo4j and once into a fresh in-memory Placement;
-every query is asked of both and judged by :func:`workbench.parity.compare`
+every query is asked of both and judged by :func:`workbench.comparison.parity.compare`
 (agreement, or a difference explained by a named known Placement bug).
 
 Runs are reproducible: ``derandomize=True`` and no example database, so CI
@@ -44,9 +44,9 @@ import yaml
 from hypothesis import HealthCheck, Phase, event, given, settings
 
 from strategies import Cloud, Query, cloud_and_queries
-from workbench import parity
+from workbench.comparison import parity
 from workbench.engine import candidates, loader
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 from workbench.scenario import Scenario, parse
 
 DEFAULT_EXAMPLES = 40

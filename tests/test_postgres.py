@@ -1,7 +1,7 @@
 """Placement on PostgreSQL, as in production: the oracle and the benchmark.
 
 The in-process oracle normally keeps Placement's database in SQLite; with a
-PostgreSQL server (``workbench.postgres.LocalPostgres``, Debian's package,
+PostgreSQL server (``workbench.comparison.postgres.LocalPostgres``, Debian's package,
 which ``./run.sh test`` installs) it must be the same Placement giving the
 same answers, and the graph must agree with it too.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import bench, bench_report, parity, synthetic
-from workbench.compare import diff_candidates
+from workbench import bench, bench_report, synthetic
+from workbench.comparison import parity
+from workbench.comparison.compare import diff_candidates
 from workbench.engine import loader
-from workbench.oracle import PlacementOracle
-from workbench.postgres import LocalPostgres
+from workbench.comparison.oracle import PlacementOracle
+from workbench.comparison.postgres import LocalPostgres
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.server import LocalNeo4j, free_port
+from workbench.graphdb.server import LocalNeo4j, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

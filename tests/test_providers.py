@@ -23,7 +23,7 @@ from workbench.engine import inventories as inv
 from workbench.engine import providers as rp
 from workbench.engine import usages
 from workbench.engine.errors import PlacementError
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 
 # Fixed UUIDs, so both engines name the same providers.
 ROOT = "7f3e0d8a-1c2b-4a5e-9f10-000000000001"

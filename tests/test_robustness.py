@@ -18,7 +18,7 @@ from workbench.engine.candidates import SEARCH_TOO_LARGE
 from workbench.engine.errors import BadRequest, Conflict, PlacementError
 from workbench.engine.providers import create_provider
 from workbench.engine.quotas import QuotaExceeded
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 from workbench.scenario import parse
 
 CLOUD = parse(

@@ -24,8 +24,8 @@ import pytest
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, ClientError
 
-from workbench.db import Graph
-from workbench.server import LocalNeo4j, free_port
+from workbench.graphdb.db import Graph
+from workbench.graphdb.server import LocalNeo4j, free_port
 
 EVIL = "http://evil.example"
 

@@ -1,4 +1,4 @@
-"""workbench.server against a real Neo4j Community server (no mocks).
+"""workbench.graphdb.server against a real Neo4j Community server (no mocks).
 
 The module shares ONE throwaway server (temporary home, free ports, so a developer's server on 7687 is
 left alone). Only the last test starts the JVM a second time (after kill -9, on the existing store).
@@ -19,8 +19,8 @@ import urllib.request
 
 import pytest
 
-from workbench import server as wb_server
-from workbench.server import LocalNeo4j, ServerError, free_port
+from workbench.graphdb import server as wb_server
+from workbench.graphdb.server import LocalNeo4j, ServerError, free_port
 
 pytestmark = [
     pytest.mark.neo4j,

@@ -478,8 +478,8 @@ def test_builder_shows_a_neo4j_failure_at_once(scenario_graph):
 
     import neo4j
 
-    from workbench.db import Graph
-    from workbench.server import free_port
+    from workbench.graphdb.db import Graph
+    from workbench.graphdb.server import free_port
 
     graph, _ = scenario_graph(NUMA)
     builder = RequestBuilder(graph, interactive=False)

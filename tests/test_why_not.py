@@ -4,12 +4,12 @@
    (tests/parity/*.yaml on data/fixtures/*.yaml), and for the README's kind of
    queries on the demo clouds (data/scenarios/*.yaml), every provider of the cloud
    is explained: it gets reasons exactly when the real Placement
-   (:mod:`workbench.oracle`) leaves it out of every candidate (out of every
+   (:mod:`workbench.comparison.oracle`) leaves it out of every candidate (out of every
    group's mappings: a provider that only meets a resourceless group counts as
    used). With ``limit``, Placement keeps an arbitrary first N, so there the
    truth is its answer without the limit, and a provider cut off only by the
    limit must be explained by ``limit`` alone. Where the engines differ by a
-   named Placement bug (workbench.parity.DIVERGENCES), the graph's answer is
+   named Placement bug (workbench.comparison.parity.DIVERGENCES), the graph's answer is
    the truth, as the parity tests establish.
 2. **Counterfactuals.** Small clouds where one named cause excludes a
    provider: remove that cause (raise the capacity, add the trait, join the
@@ -34,13 +34,13 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 
 from strategies import cloud_and_queries
-from workbench import parity
+from workbench.comparison import parity
 from workbench.cli import main as cli
 from workbench.engine import candidates, loader
 from workbench.engine.errors import BadRequest, NotFound, PlacementError
 from workbench.engine.request import build_query
 from workbench.engine.why_not import first_reasons, funnel, why_not, why_not_each
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 from workbench.scenario import Scenario, parse
 
 ROOT = Path(__file__).resolve().parent.parent

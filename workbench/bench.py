@@ -6,7 +6,7 @@ in-process Placement (:meth:`PlacementOracle.load_bulk`, Placement's object
 layer; small clouds are also loaded through the REST API, to show what that
 costs). Then, for every request shape that fits the cloud:
 
-1. **correctness first**: :func:`workbench.parity.compare` asks both engines
+1. **correctness first**: :func:`workbench.comparison.parity.compare` asks both engines
    and the answers must agree (with ``limit``: the same count, each candidate
    valid). A disagreement is recorded and, unless ``allow_mismatch``, ends the
    run: a wrong answer is never timed;
@@ -49,11 +49,12 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from workbench import parity, synthetic
-from workbench.db import Graph
+from workbench import synthetic
+from workbench.comparison import parity
+from workbench.graphdb.db import Graph
 from workbench.engine import candidates, loader
-from workbench.oracle import PlacementOracle
-from workbench.postgres import LocalPostgres, PostgresUnavailable
+from workbench.comparison.oracle import PlacementOracle
+from workbench.comparison.postgres import LocalPostgres, PostgresUnavailable
 
 DEFAULT_SIZES = (100, 1000, 10000)
 QUICK_SIZES = (100, 1000)
@@ -532,7 +533,7 @@ def run(
 
     ``graph`` (an open :class:`Graph`, whose database is emptied!) or else
     ``uri`` (default ``NEO4J_URI`` or the local server) says which Neo4j to use.
-    ``postgres`` (a PostgreSQL server URL, see :mod:`workbench.postgres`):
+    ``postgres`` (a PostgreSQL server URL, see :mod:`workbench.comparison.postgres`):
     Placement is also run on a database there, checked and timed the same way
     (``"placement_postgresql"`` in each result).
     """
@@ -840,7 +841,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--postgres", action="store_true",
         help="also run Placement on PostgreSQL, as in production: a throwaway server on loopback from "
-        "Debian's postgresql package (workbench.postgres), checked and timed like the SQLite one",
+        "Debian's postgresql package (workbench.comparison.postgres), checked and timed like the SQLite one",
     )
     p.set_defaults(func=cmd_bench)
     return p

@@ -129,7 +129,7 @@ def markdown(results: dict) -> str:
            "runs the query code interpreted at first); then per request " if s.get("neo4j_warm_up_s") else "")
         + f"1 warm-up, then {s['repeat']} runs per engine (per-row `repeat` below if runs were merged). "
         f"Graph: {s['graph_timed']}. Placement: {s['placement_timed']}. Before timing, both engines' answers "
-        "were compared (`workbench.parity.compare`; with `limit`: same count, each candidate valid).",
+        "were compared (`workbench.comparison.parity.compare`; with `limit`: same count, each candidate valid).",
         f"- **Memory:** {s['memory']}.",
         "",
         "## Request shapes",

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import neo4j
 
-from workbench import bench, server
+from workbench import bench
+from workbench.graphdb import server
 from workbench.api import serve
 from workbench.conformance import run as conformance
-from workbench.db import Graph, Neo4jUnavailable
+from workbench.graphdb.db import Graph, Neo4jUnavailable
 from workbench.engine import allocations, candidates, loader, quotas, why_not
 from workbench.engine.errors import PlacementError
 from workbench.engine.providers import format_trees, provider_trees

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine import loader
 from workbench.ids import derive_uuid
 from workbench.report import provider_names as names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 
 
 def provider_names(graph: Graph) -> dict[str, str]:

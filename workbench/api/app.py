@@ -13,7 +13,7 @@ The middleware, from the outside in (the order Placement's deploy.py uses):
   Microversion         microversion-parse: version header in, version out
   Router               the routes and their handlers (:mod:`workbench.api.routes`)
 
-``graph`` is a :class:`workbench.db.Graph`, or a zero-argument callable
+``graph`` is a :class:`workbench.graphdb.db.Graph`, or a zero-argument callable
 returning one: it is then called on the first request that needs the graph
 (so a pre-forking server connects in each worker, after the fork).
 """
@@ -34,7 +34,7 @@ from placement import conf as placement_conf
 from workbench.api import auth, microversion, policy, routes
 from workbench.api.errors import json_error_formatter
 from workbench.api.request import ENV_GRAPH
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 
 LOG = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ class Request(webob.Request):
 
     @property
     def graph(self):
-        """The :class:`workbench.db.Graph` (connected on first use)."""
+        """The :class:`workbench.graphdb.db.Graph` (connected on first use)."""
         return self.environ[ENV_GRAPH]()
 
     def path_item(self, name: str) -> str | None:

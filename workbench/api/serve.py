@@ -27,7 +27,7 @@ import json
 import socket
 import sys
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8778  # 8778: Placement's registered port
 THREADS_PER_WORKER = 4

@@ -29,7 +29,7 @@ from gabbi import fixture
 from placement import policies
 
 from workbench.api.app import make_app, make_conf
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 
 # Variables every APIFixture sets: fresh UUIDs, and these fixed names.
 UUID_VARIABLES = (

@@ -255,7 +255,7 @@ def _say(message: str) -> None:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    from workbench.db import Graph
+    from workbench.graphdb.db import Graph
 
     baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else None
     try:
@@ -275,7 +275,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         if args.neo4j_uri:
             graph = Graph.connect(args.neo4j_uri)
         else:
-            from workbench.server import LocalNeo4j, free_port
+            from workbench.graphdb.server import LocalNeo4j, free_port
 
             home = tempfile.mkdtemp(prefix="workbench-conformance-")
             server = LocalNeo4j(home=Path(home) / "neo4j", bolt_port=free_port(), http_port=None,

@@ -42,7 +42,7 @@ from typing import Callable
 
 import yaml
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine import loader
 from workbench.ids import derive_uuid
 from workbench.scenario import Scenario, parse

@@ -39,7 +39,7 @@ from typing import Iterable
 import neo4j
 import os_resource_classes
 
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine import candidates as candidates_module
 from workbench.engine import consumers as consumers_module
 from workbench.engine import quotas

@@ -42,7 +42,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from workbench import catalog
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine.errors import BadRequest
 from workbench.engine.request import CandidateRequest, RequestGroup, parse
 

@@ -20,7 +20,7 @@ import os_resource_classes
 from neo4j.exceptions import ConstraintError
 
 from workbench import catalog
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine.errors import BadRequest, Conflict, NotFound
 
 # -- Cypher: resource classes -------------------------------------------------------------------

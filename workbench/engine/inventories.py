@@ -37,7 +37,7 @@ import neo4j
 import os_resource_classes
 from neo4j.exceptions import ConstraintError
 
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine.errors import CONCURRENT_UPDATE, INVENTORY_INUSE, BadRequest, Conflict, NotFound
 from workbench.engine.providers import (
     _check_generation_type,

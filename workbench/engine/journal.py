@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Iterator
 import neo4j
 
 if TYPE_CHECKING:
-    from workbench.db import Graph
+    from workbench.graphdb.db import Graph
 
 log = logging.getLogger(__name__)
 

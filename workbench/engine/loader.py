@@ -22,7 +22,7 @@ from typing import Callable
 
 import neo4j
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine import journal, quotas
 from workbench.scenario import Scenario
 

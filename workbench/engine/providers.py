@@ -31,7 +31,7 @@ import neo4j
 from neo4j.exceptions import ConstraintError
 
 from workbench import catalog
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine.errors import (
     CONCURRENT_UPDATE,
     DUPLICATE_NAME,
@@ -409,7 +409,7 @@ def unknown_resource_classes(reader: Graph | Reader, names: list) -> list[str]:
     """Those of ``names`` that are neither standard nor existing custom classes (in order).
 
     ``reader`` is anything with ``read(query, **params)``: a :class:`Graph`
-    or a :class:`workbench.db.Reader` over a transaction.
+    or a :class:`workbench.graphdb.db.Reader` over a transaction.
     """
     candidates = [str(n) for n in names if n not in catalog.standard_resource_classes()]
     if not candidates:

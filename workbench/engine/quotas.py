@@ -25,7 +25,7 @@ import dataclasses
 
 import neo4j
 
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine.errors import BadRequest, Conflict
 from workbench.engine.providers import unknown_resource_classes
 from workbench.scenario import CONSUMER_TYPE, MAX_INT, STRING_MAX

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import neo4j
 
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine import allocations
 from workbench.engine.errors import (
     CONCURRENT_UPDATE,

@@ -14,7 +14,7 @@ each holds); ``consumer_type=all`` puts everything in one group "all", and
 
 from __future__ import annotations
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine.errors import NotFound
 from workbench.engine.providers import _path_uuid
 

@@ -39,7 +39,7 @@ import ipywidgets as widgets
 import neo4j.exceptions
 import pandas as pd
 
-from workbench.db import Graph, Neo4jUnavailable
+from workbench.graphdb.db import Graph, Neo4jUnavailable
 from workbench.engine.allocations import set_allocations
 from workbench.engine.candidates import find
 from workbench.engine.errors import PlacementError

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine.providers import provider_trees
 
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"

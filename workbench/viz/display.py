@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.viz.interactive import drawing_html
 from workbench.viz.model import DEFAULT_THRESHOLD, Drawing, drawing_for
 from workbench.viz.static import drawing_svg, svg_img

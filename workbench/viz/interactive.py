@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 
 from pyvis.network import Network
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.viz import style
 from workbench.viz.layout import TREE_GAP, Box, layout
 from workbench.viz.model import DEFAULT_THRESHOLD, Drawing, DrawEdge, DrawNode, drawing_for

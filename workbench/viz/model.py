@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Mapping
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.engine.errors import BadRequest, Conflict
 from workbench.viz import style
 from workbench.viz.data import TreeData, read_tree_data

@@ -13,7 +13,7 @@ import textwrap
 from html import escape
 from typing import Iterable, Mapping
 
-from workbench.db import Graph
+from workbench.graphdb.db import Graph
 from workbench.viz import style
 from workbench.viz.layout import Box, layout
 from workbench.viz.model import DEFAULT_THRESHOLD, Drawing, DrawEdge, DrawNode, drawing_for

@@ -33,7 +33,7 @@ What a handler has:
 
 * ``req.context``: user_id, project_id, roles, system_scope, ``can(action,
   target=None)`` (target defaults to the caller's project and user);
-* ``req.graph``: the :class:`workbench.db.Graph`; pass it to engine functions;
+* ``req.graph``: the :class:`workbench.graphdb.db.Graph`; pass it to engine functions;
 * ``req.version``: a ``microversion_parse.Version``; ``req.version.matches((1, 14))``
   is ">= 1.14", ``matches((1, 14), (1, 19))`` a closed range;
 * ``req.path_item("uuid")``: path parts; ``req.GET`` the query string

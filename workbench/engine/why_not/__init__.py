@@ -44,7 +44,7 @@ import collections
 import dataclasses
 import itertools
 
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine.candidates import CandidateSearch, PartialRequest, QueryTrace
 from workbench.engine.request import CandidateRequest, RequestGroup, parse
 from workbench.engine.why_not import rules

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from workbench import catalog
-from workbench.db import Reader
+from workbench.graphdb.db import Reader
 from workbench.engine.candidates import (
     PROVIDERS_WITH_CAPACITY,
     ROOTS_WITH_TRAITS,

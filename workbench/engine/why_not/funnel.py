@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from workbench.db import Graph, Reader
+from workbench.graphdb.db import Graph, Reader
 from workbench.engine.candidates import CandidateSearch, QueryTrace
 from workbench.engine.request import CandidateRequest, RequestGroup, parse
 from workbench.engine.why_not import rules

@@ -30,7 +30,7 @@ import org.neo4j.logging.log4j.Log4jLogProvider;
  * digest) which password was set, so later starts skip that first step.
  *
  * <p>All Neo4j settings (listen addresses, auth, memory, logs) come from the given properties file, which
- * workbench/server.py writes before every start. Unknown or invalid settings fail the start (Neo4j's strict
+ * workbench/graphdb/server.py writes before every start. Unknown or invalid settings fail the start (Neo4j's strict
  * config validation). The user log goes to stdout. Once the DBMS is up the launcher prints one line
  * {@code WORKBENCH_NEO4J_READY version=<v>}; SIGTERM/SIGINT run a shutdown hook that shuts the DBMS down
  * cleanly (checkpoint, so the next start needs no recovery) and prints {@code WORKBENCH_NEO4J_STOPPED}.

@@ -78,14 +78,14 @@ def local_uri() -> str:
 
 
 def local_password_file():
-    from workbench.server import default_home, password_file
+    from workbench.graphdb.server import default_home, password_file
 
     return password_file(default_home())
 
 
 def local_password() -> str | None:
     """The password `workbench server start` generated for the local server (kept in its home)."""
-    from workbench.server import read_password
+    from workbench.graphdb.server import read_password
 
     return read_password(local_password_file().parent)
 

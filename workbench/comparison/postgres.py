@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL on loopback, to run the real Placement as production does.
 
 Placement runs on MySQL or PostgreSQL in production; the in-process oracle
-(:mod:`workbench.oracle`) uses SQLite in memory unless given a PostgreSQL
+(:mod:`workbench.comparison.oracle`) uses SQLite in memory unless given a PostgreSQL
 server. This module starts one from Debian's ``postgresql`` package
 (``apt-get install postgresql``; ``./run.sh test`` installs it): a fresh
 cluster in a directory of ours, listening on 127.0.0.1 only, trust
@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from workbench.server import free_port
+from workbench.graphdb.server import free_port
 
 SUPERUSER = "workbench"
 

@@ -1,9 +1,9 @@
 """Parity with the real Placement: ask both engines the same question, compare.
 
 The graph engine (on Neo4j) and the real OpenStack Placement (in-process on
-SQLite, see :mod:`workbench.oracle`) are loaded from the same scenario; every
+SQLite, see :mod:`workbench.comparison.oracle`) are loaded from the same scenario; every
 query is answered by both and the answers are compared order-free
-(:mod:`workbench.compare`).
+(:mod:`workbench.comparison.compare`).
 
 Two rules shape the comparison:
 
@@ -26,13 +26,13 @@ import dataclasses
 import re
 from urllib.parse import parse_qsl
 
-from workbench.compare import canonical_json, diff_candidates, normalise_candidates
-from workbench.db import Graph
+from workbench.comparison.compare import canonical_json, diff_candidates, normalise_candidates
+from workbench.graphdb.db import Graph
 from workbench.engine import candidates
 from workbench.engine.errors import PlacementError
 from workbench.engine.request import build_query
 from workbench.ids import derive_uuid
-from workbench.oracle import PlacementOracle
+from workbench.comparison.oracle import PlacementOracle
 from workbench.scenario import Scenario
 
 SHARING_ANCHOR_BUG = "placement-sharing-anchor-collapse"

@@ -24,7 +24,7 @@ Process-global state (see ``/work/shared/reference/placement-oracle.md`` §5.2):
   takes about 7 ms; copying the template is quicker and gives the same result.
 
 Given ``postgres=`` (the URL of a PostgreSQL server, such as
-:class:`workbench.postgres.LocalPostgres` starts), an oracle gets a fresh
+:class:`workbench.comparison.postgres.LocalPostgres` starts), an oracle gets a fresh
 PostgreSQL database instead, the way Placement runs in production: a copy
 (``CREATE DATABASE ... TEMPLATE``) of a template database built the same way
 once per server, dropped again when the oracle closes.
