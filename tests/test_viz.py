@@ -555,3 +555,70 @@ def test_page_frames_every_tree(scenario_graph):
     assert len(trees) == len([p for p in scenario.providers if p.parent_uuid is None])
     assert all(t["left"] < t["right"] and t["top"] < t["bottom"] for t in trees)
     assert '"zoomView": false' in page
+
+
+# -- why not: the drawing and the builder mark and explain the providers left out --------------
+
+# MEMORY_MB 300 (see the fixture): numa0 has min_unit 512 and step_size 256, cn2 min_unit 1024,
+# numa1 min_unit 256 and step_size 1; so numa1 is the only candidate.
+MEMORY_300 = "resources=MEMORY_MB:300"
+
+
+def test_drawing_marks_each_excluded_provider_with_its_first_reason(scenario_graph):
+    graph, scenario = scenario_graph(NUMA)
+    uuid = lambda name: scenario.provider(name).uuid  # noqa: E731
+    nodes = {n["id"]: n for n in vis_nodes(tree_html(graph, why_not=MEMORY_300))}
+    assert nodes[uuid("numa1")]["role"] == "plain" and "✗" not in nodes[uuid("numa1")]["label"]
+    assert nodes[uuid("numa0")]["role"] == "faded"
+    # min_unit is checked before step_size: the first reason is the min_unit one.
+    assert "why not: MEMORY_MB: 300 asked is below min_unit 512" in nodes[uuid("numa0")]["title"]
+    assert "✗" in nodes[uuid("numa0")]["label"] and "min_unit" in nodes[uuid("cn2")]["title"]
+    assert "has no MEMORY_MB inventory" in nodes[uuid("fpga0")]["title"]
+    svg = ET.fromstring(tree_svg(graph, why_not=MEMORY_300))
+    groups = {g.get("data-name"): g for g in svg.iter(f"{SVG_NS}g") if g.get("data-name")}
+    texts = [t.text for t in groups["numa0"].iter(f"{SVG_NS}text")]
+    assert any(t.startswith("✗ MEMORY_MB: 300") for t in texts)
+    assert not any(t.startswith("✗") for t in (t.text for t in groups["numa1"].iter(f"{SVG_NS}text")))
+    text = ProviderTree(graph, why_not=MEMORY_300).text
+    assert "numa0  [" in text and "✗ MEMORY_MB: 300 asked is below min_unit 512" in text
+
+
+def test_builder_explains_a_faded_provider_chosen_from_the_list(scenario_graph):
+    graph, scenario = scenario_graph(NUMA)
+    builder = RequestBuilder(graph, interactive=False)
+    builder.ask(MEMORY_300)
+    assert builder.count == 1 and builder.funnel is None and builder.funnel_view.value == ""
+    listed = dict((value, label) for label, value in builder.why_pick.options)
+    numa0, numa1 = scenario.provider("numa0").uuid, scenario.provider("numa1").uuid
+    assert numa1 not in listed and listed[numa0].startswith("numa0: MEMORY_MB: 300 asked is below min_unit 512")
+    builder.why_pick.value = numa0
+    shown = builder.why_view.value
+    assert "below min_unit 512" in shown and "not a multiple of step_size 256" in shown  # every reason
+    assert builder.explain("cn2") and "min_unit 1024" in builder.why_view.value
+    assert 'data-name="numa0"' in builder.tree_view.value and "✗ MEMORY_MB: 300" in builder.tree_view.value
+
+
+def test_builder_shows_the_funnel_when_nothing_fits(scenario_graph):
+    graph, _ = scenario_graph(NUMA)
+    builder = RequestBuilder(graph, interactive=False)
+    builder.ask("resources=VCPU:9")  # VCPU: numa0 and numa1 total 4, cn2 8 (max_unit = total)
+    assert builder.count == 0 and builder.error is None
+    assert builder.funnel.emptied_at == "the unsuffixed group: pass min_unit / max_unit / step_size"
+    counts = [s.count for s in builder.funnel.groups[0].stages]
+    assert counts[:2] == [3, 0]  # three providers have VCPU, none takes 9 at once
+    assert "where the search ran dry" in builder.funnel_view.value and "emptied at" in builder.text()
+    assert "emptied at" in builder.html()
+
+
+def test_builder_accepts_aggregate_names(scenario_graph):
+    graph, scenario = scenario_graph(NUMA)
+    agg = scenario.provider("ss1").aggregates[0]  # aggA's uuid
+    builder = RequestBuilder(graph, interactive=False)
+    builder.ask("resources=DISK_GB:10&member_of=aggA")
+    assert builder.query == f"resources=DISK_GB:10&member_of={agg}" and builder.group("").member_of.value == agg
+    assert builder.notes == [f"aggregate name 'aggA' resolved to its UUID {agg}"]
+    assert "resolved to its UUID" in builder.extra_view.value and builder.extra == []
+    # ss1 (2000) and cn2 (1000, in aggA) have DISK_GB: both serve it.
+    assert builder.count == 2 and builder.count == len(find(graph, builder.query)["allocation_requests"])
+    builder.ask("resources=DISK_GB:10&member_of=nope")  # not a name: Placement's own error, unchanged
+    assert builder.notes == [] and "valid UUID" in builder.error

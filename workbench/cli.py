@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("providers", help="print the provider trees with used/capacity per class")
+    p.add_argument("--inventories", action="store_true",
+                   help="every inventory's total, reserved, min_unit, max_unit, step_size and allocation_ratio, "
+                   "and which trees each sharing provider serves through which aggregate")
+    p.add_argument("--aggregates", action="store_true", help="aggregate names beside their UUIDs, with members")
     p.set_defaults(func=cmd_providers)
 
     p = sub.add_parser("render", help="draw the provider trees (optionally a candidate) to a standalone HTML file")
@@ -85,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("candidates", help="allocation candidates for a Placement query string")
-    p.add_argument("query", help="e.g. 'resources=VCPU:2,MEMORY_MB:2048&required=HW_CPU_X86_AVX2'")
+    p.add_argument("query", help="e.g. 'resources=VCPU:2,MEMORY_MB:2048&required=HW_CPU_X86_AVX2' "
+                   "(member_of also takes aggregate names, resolved to their UUIDs)")
     p.add_argument("--limit", type=int, help="at most N candidates (Placement's limit=N)")
     p.add_argument("--json", action="store_true", help="print Placement's 1.39 response body")
     p.add_argument("--explain", action="store_true", help="print the Cypher queries (and parameters) used")
@@ -128,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--project")
     q.set_defaults(func=cmd_quota_show)
 
-    p = sub.add_parser("allocations", help="a consumer's allocations (Placement's GET /allocations/{uuid})")
+    p = sub.add_parser("allocations", help="a consumer's allocations, provider names beside UUIDs")
     p.add_argument("consumer")
+    p.add_argument("--json", action="store_true", help="print Placement's GET /allocations/{uuid} body")
     p.set_defaults(func=cmd_allocations)
 
     p = sub.add_parser("release", help="release all of a consumer's allocations")
@@ -159,8 +165,19 @@ def cmd_load(args) -> int:
 
 
 def cmd_providers(args) -> int:
+    from workbench import report
+
     with _graph() as graph:
-        print(format_trees(provider_trees(graph)))
+        if args.inventories:
+            frame = report.inventories_frame(providers.inventory_details(graph))
+            print(report.left_text(frame, "provider") if len(frame) else "(no inventories)")
+            sharing = report.sharing_lines(providers.sharing_serves(graph))
+            print("\n".join(["", "sharing providers:"] + (sharing or ["(none)"])))
+        if args.aggregates:
+            frame = report.aggregates_frame(providers.aggregates(graph))
+            print(frame.to_string(index=False) if len(frame) else "(no aggregates)")
+        if not (args.inventories or args.aggregates):
+            print(format_trees(provider_trees(graph)))
     return 0
 
 
@@ -178,6 +195,9 @@ def cmd_render(args) -> int:
 def cmd_candidates(args) -> int:
     query = args.query + (f"&limit={args.limit}" if args.limit is not None else "")
     with _graph() as graph:
+        query, notes = providers.resolve_aggregate_names(graph, query)
+        for note in notes:  # on stderr: --json stays Placement's body
+            print(f"note: {note}", file=sys.stderr)
         trace: list = []
         body = candidates.find(graph, query, trace)
         ran_dry = not body["allocation_requests"]  # the search itself, before any quota drops candidates
@@ -272,8 +292,20 @@ def cmd_quota_show(args) -> int:
 
 
 def cmd_allocations(args) -> int:
+    from workbench.report import allocations_frame, provider_names
+
     with _graph() as graph:
-        print(json.dumps(allocations.get_allocations(graph, args.consumer), indent=2, sort_keys=True))
+        body = allocations.get_allocations(graph, args.consumer)
+        if args.json:
+            print(json.dumps(body, indent=2, sort_keys=True))
+            return 0
+        frame = allocations_frame(body, provider_names(graph))
+    if not len(frame):
+        print(f"consumer {args.consumer} holds no allocations")
+        return 0
+    owner = f" (project {body['project_id']}, user {body['user_id']})" if body.get("project_id") else ""
+    print(f"consumer {args.consumer}{owner}:")
+    print(frame.to_string(index=False))
     return 0
 
 

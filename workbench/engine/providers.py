@@ -24,8 +24,10 @@ provider is renamed or re-parented.
 
 from __future__ import annotations
 
+import re
 import uuid as uuidlib
 from typing import Any, Iterable
+from urllib.parse import parse_qsl
 
 import neo4j
 from neo4j.exceptions import ConstraintError
@@ -41,6 +43,7 @@ from workbench.engine.errors import (
     Conflict,
     NotFound,
 )
+from workbench.engine.request import build_query
 from workbench.ids import normalise_uuid
 
 MAX_NAME_LENGTH = 200  # Placement's schema: resource provider names
@@ -758,3 +761,109 @@ def _check_aggregates(aggregates: Any) -> list[str]:
         if canonical not in clean:
             clean.append(canonical)
     return clean
+
+
+# -- reading inventories, sharing and aggregate names for people ---------------------------
+
+INVENTORY_DETAILS = """
+// Every inventory with all its limits (what `workbench providers --inventories` prints),
+// trees listed top-down as in PROVIDER_TREES.
+MATCH path = (root:Provider)-[:PARENT_OF*0..]->(rp:Provider)-[:HAS_INVENTORY]->(inv:Inventory)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+CALL (inv) {
+  OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
+  RETURN coalesce(sum(allocation.used), 0) AS used
+}
+RETURN [p IN nodes(path)[..-1] | p.name] AS lineage, rp.name AS provider, rp.uuid AS uuid,
+       inv.resource_class AS resource_class, inv.total AS total, inv.reserved AS reserved,
+       inv.min_unit AS min_unit, inv.max_unit AS max_unit, inv.step_size AS step_size,
+       inv.allocation_ratio AS allocation_ratio, used,
+       toInteger((inv.total - inv.reserved) * inv.allocation_ratio) AS capacity
+ORDER BY lineage, resource_class
+"""
+
+SHARING_SERVES = """
+// Which trees each sharing provider serves, and through which aggregate: a tree is
+// served when one of its providers is in an aggregate with the sharing provider
+// (the rule of SHARING_ANCHORS in candidates.py). A path uses each relationship once,
+// so `member` is never the sharing provider itself: the trees listed are the others.
+MATCH (sharing:Provider)-[:HAS_TRAIT]->(:Trait {name: 'MISC_SHARES_VIA_AGGREGATE'})
+MATCH (sharing)-[:MEMBER_OF]->(agg:Aggregate)<-[:MEMBER_OF]-(member:Provider)
+MATCH (root:Provider)-[:PARENT_OF*0..]->(member)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+RETURN sharing.name AS sharing, sharing.uuid AS sharing_uuid, agg.uuid AS aggregate,
+       agg.name AS aggregate_name, collect(DISTINCT root.name) AS trees
+ORDER BY sharing, aggregate_name, aggregate
+"""
+
+AGGREGATES = """
+// Every aggregate with its name (where a scenario gave one) and its members.
+MATCH (agg:Aggregate)
+RETURN agg.uuid AS uuid, agg.name AS name,
+       COLLECT { MATCH (agg)<-[:MEMBER_OF]-(rp:Provider) RETURN rp.name ORDER BY rp.name } AS members
+ORDER BY coalesce(agg.name, ''), agg.uuid
+"""
+
+AGGREGATES_NAMED = """
+MATCH (agg:Aggregate) WHERE agg.name IN $names
+RETURN agg.name AS name, collect(agg.uuid) AS uuids
+"""
+
+# member_of, member_of1, member_of_CPU, ...: the parameters whose values are aggregates.
+MEMBER_OF_KEY = re.compile(r"^member_of[A-Za-z0-9_-]*$")
+MEMBER_OF_VALUE = re.compile(r"^(!?(?:in:)?)(.*)$")
+
+
+def inventory_details(graph: Graph) -> list[dict]:
+    """One row per inventory: total, reserved, min_unit, max_unit, step_size,
+    allocation_ratio, used and capacity; ``depth`` 0 is a root."""
+    rows = graph.read(INVENTORY_DETAILS)
+    for row in rows:
+        row["depth"] = len(row.pop("lineage")) - 1
+    return rows
+
+
+def sharing_serves(graph: Graph) -> list[dict]:
+    """Per sharing provider and aggregate: the trees it serves through that aggregate."""
+    return graph.read(SHARING_SERVES)
+
+
+def aggregates(graph: Graph) -> list[dict]:
+    """Every aggregate: uuid, name (None if it was never given one) and member names."""
+    return graph.read(AGGREGATES)
+
+
+def resolve_aggregate_names(graph: Graph, query: str) -> tuple[str, list[str]]:
+    """A Placement query string with aggregate NAMES in its ``member_of``
+    parameters replaced by their UUIDs, and one note per name replaced.
+
+    Placement accepts UUIDs only; a scenario's aggregates have names. A value
+    that is a UUID already, or that names no aggregate, is left alone (so
+    Placement's own error stands for a typo), and a query with nothing to
+    replace is returned verbatim.
+    """
+    pairs = parse_qsl(query.strip().lstrip("?"), keep_blank_values=True)
+    wanted = {
+        name
+        for key, value in pairs if MEMBER_OF_KEY.match(key)
+        for name in MEMBER_OF_VALUE.match(value).group(2).split(",")
+        if name and not _is_uuid_like(name)
+    }
+    if not wanted:
+        return query, []
+    found = {row["name"]: row["uuids"] for row in graph.read(AGGREGATES_NAMED, names=sorted(wanted))}
+    notes = []
+    for name, uuids in sorted(found.items()):
+        if len(uuids) > 1:  # ambiguous: leave it for Placement to refuse
+            notes.append(f"aggregate name {name!r} is used by {len(uuids)} aggregates; give the UUID")
+        else:
+            notes.append(f"aggregate name {name!r} resolved to its UUID {uuids[0]}")
+    unique = {name: uuids[0] for name, uuids in found.items() if len(uuids) == 1}
+    if not unique:
+        return query, notes
+
+    def resolved(value: str) -> str:
+        prefix, names = MEMBER_OF_VALUE.match(value).groups()
+        return prefix + ",".join(unique.get(n, n) for n in names.split(","))
+
+    return build_query([(k, resolved(v) if MEMBER_OF_KEY.match(k) else v) for k, v in pairs]), notes

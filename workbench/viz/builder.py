@@ -13,8 +13,16 @@ required and forbidden traits (comma-separated, Enter to apply) and
 ``member_of``; granular groups can be added, with ``group_policy`` and
 ``same_subtree``. Unknown traits and classes are reported beside their group.
 
+Aggregate names are accepted where Placement wants UUIDs (``member_of=demo_agg``
+in the query box): they are resolved to UUIDs and a note says so.
+
 It shows the number of candidates, the candidates as a table and the provider
-tree with the chosen candidate highlighted. "Claim" writes that candidate's
+tree with the chosen candidate highlighted. Why not? Each provider in none of
+the candidates is faded and marked in the drawing with the first reason
+(:func:`workbench.engine.why_not.first_reasons`); choosing one in the "why not"
+list shows every reason (:func:`~workbench.engine.why_not.why_not`). A request
+with no candidates at all shows the funnel: per group, how many providers are
+left after each rule, and where the request ran dry. "Claim" writes that candidate's
 allocations for a new consumer (uuid4) of the given project and user. Errors
 show inline, Neo4j's included: a failed search clears the old answer, so no
 stale result stands beside new input.
@@ -43,7 +51,9 @@ from workbench.graphdb.db import Graph, Neo4jUnavailable
 from workbench.engine.allocations import set_allocations
 from workbench.engine.candidates import find
 from workbench.engine.errors import PlacementError
+from workbench.engine.providers import resolve_aggregate_names
 from workbench.engine.request import build_query
+from workbench.engine.why_not import Explanation, Funnel, funnel, why_not_each
 from workbench.report import candidates_frame
 from workbench.viz.data import TreeData, Vocabulary, read_tree_data, request_vocabulary
 from workbench.viz.interactive import drawing_html
@@ -209,6 +219,9 @@ class RequestBuilder(widgets.VBox):
         self.error: str | None = None
         self.last_consumer: str | None = None
         self.extra: list[tuple[str, str]] = []  # pasted parameters that no control shows
+        self.notes: list[str] = []  # aggregate names resolved in a pasted query
+        self.explanations: dict[str, Explanation] = {}  # uuid -> why it is in no candidate
+        self.funnel: Funnel | None = None  # where a request with no candidates ran dry
         self._data: TreeData | None = None
         self._holding = False
 
@@ -246,6 +259,12 @@ class RequestBuilder(widgets.VBox):
             value="interactive" if interactive else "static",
         )
         self.tree_view = widgets.HTML()
+        self.funnel_view = widgets.HTML()
+        self.why_pick = widgets.Dropdown(
+            options=[("(no provider is left out)", "")], value="", description="why not", style=WIDE,
+            layout=widgets.Layout(width="70%"),
+        )
+        self.why_view = widgets.HTML()
         self.project = widgets.Text(value=project, description="project", continuous_update=False)
         self.user = widgets.Text(value=user, description="user", continuous_update=False)
         self.claim_button = widgets.Button(description="claim", button_style="primary", icon="check")
@@ -258,6 +277,7 @@ class RequestBuilder(widgets.VBox):
             w.observe(self._changed, names="value")
         self.pick.observe(lambda _: self._redraw(), names="value")
         self.view.observe(lambda _: self._redraw(), names="value")
+        self.why_pick.observe(lambda _: self._explain(), names="value")
         self.claim_button.on_click(lambda _: self.claim())
 
         super().__init__(
@@ -265,8 +285,11 @@ class RequestBuilder(widgets.VBox):
                 self.query_box,
                 self.extra_view,
                 self.count_view,
+                self.funnel_view,
                 widgets.HBox([self.pick, self.view]),
                 self.tree_view,
+                self.why_pick,
+                self.why_view,
                 self.table_view,
                 widgets.HBox([self.project, self.user, self.claim_button]),
                 self.status,
@@ -318,7 +341,12 @@ class RequestBuilder(widgets.VBox):
         return build_query(params + self.extra)
 
     def ask(self, query: str) -> None:
-        """Answer a Placement query string as given, and fill the controls from it."""
+        """Answer a Placement query string as given (aggregate names resolved to
+        UUIDs, with a note), and fill the controls from it."""
+        try:
+            query, notes = resolve_aggregate_names(self.graph, query)
+        except NEO4J_FAILURES:
+            notes = []  # the search below reports the failure
         pairs = parse_qsl(query.strip().lstrip("?"), keep_blank_values=True)
         by_group: dict[str, list[tuple[str, str]]] = {}
         wide, extra = {}, []
@@ -354,6 +382,7 @@ class RequestBuilder(widgets.VBox):
             self.extra = extra
         finally:
             self._holding = False
+        self.notes = notes
         self.refresh(query=query.strip().lstrip("?"))
 
     @property
@@ -369,6 +398,7 @@ class RequestBuilder(widgets.VBox):
     # -- answering ------------------------------------------------------------------
     def _changed(self, _change=None) -> None:
         if not self._holding:
+            self.notes = []
             self.refresh()
 
     def refresh(self, query: str | None = None) -> None:
@@ -376,19 +406,17 @@ class RequestBuilder(widgets.VBox):
         query = self.query if query is None else query
         # The old answer goes first: whatever happens next, it is never shown beside new input.
         self.body, self.error, self.frame = EMPTY_BODY, None, _empty_frame()
+        self.explanations, self.funnel = {}, None
         unreachable = False
         problems = [p for g in self.groups for p in g.check()]
-        self.extra_view.value = (
-            "kept from the query string (no control for it): "
-            + ", ".join(f"<code>{html.escape(k)}={html.escape(v)}</code>" for k, v in self.extra)
-            if self.extra else ""
-        )
+        self._show_extra()
         if not query:
             self.error = "Give an amount of at least one resource class."
         else:
             try:
                 self.body = find(self.graph, query)
                 self.frame = self._frame()
+                self._why_not(query)
             except PlacementError as exc:
                 self.error = exc.detail
             except NEO4J_FAILURES as exc:
@@ -414,10 +442,54 @@ class RequestBuilder(widgets.VBox):
         else:
             self.count_view.value = f"<b>{self.count}</b> allocation candidate{'s' if self.count != 1 else ''}"
         self.table_view.value = self.frame.to_html() if len(self.frame) else ""
+        self.funnel_view.value = (
+            f"<b>where the search ran dry</b><pre>{html.escape(str(self.funnel))}</pre>" if self.funnel else ""
+        )
+        self._holding = True
+        try:
+            left_out = [(f"{e.name}: {e.reasons[0].text}", e.provider)
+                        for e in sorted(self.explanations.values(), key=lambda e: e.name)]
+            head = ("(choose a faded provider)" if left_out else "(no provider is left out)", "")
+            self.why_pick.options = [head, *left_out]
+            self.why_pick.value = self.why_pick.value if self.why_pick.value in self.explanations else ""
+        finally:
+            self._holding = False
+        self._explain()
         if unreachable:
             self.tree_view.value = ""  # no drawing of an old state (and no second wait for Neo4j)
         else:
             self._redraw()
+
+    def _show_extra(self) -> None:
+        lines = [f"note: {html.escape(note)}" for note in self.notes]
+        if self.extra:
+            lines.append(
+                "kept from the query string (no control for it): "
+                + ", ".join(f"<code>{html.escape(k)}={html.escape(v)}</code>" for k, v in self.extra)
+            )
+        self.extra_view.value = "<br>".join(lines)
+
+    def _why_not(self, query: str) -> None:
+        """The providers in no candidate, with their reasons, and with no candidates the funnel.
+        Above the drawing's threshold only the funnel: explaining every provider would be slow."""
+        if len(self.data.providers) <= self.threshold:
+            self.explanations = {e.provider: e for e in why_not_each(self.graph, query) if e.excluded}
+        if not self.count:
+            self.funnel = funnel(self.graph, query)
+
+    def explain(self, provider: str) -> str:
+        """Why ``provider`` (a name or UUID) is in no candidate: what choosing it in the list shows."""
+        for e in self.explanations.values():
+            if provider in (e.provider, e.name):
+                self.why_pick.value = e.provider
+                return str(e)
+        raise KeyError(f"{provider} is not left out of the candidates (or the query failed)")
+
+    def _explain(self) -> None:
+        if self._holding:
+            return
+        chosen = self.explanations.get(self.why_pick.value)
+        self.why_view.value = f"<pre>{html.escape(str(chosen))}</pre>" if chosen else ""
 
     def _frame(self) -> pd.DataFrame:
         """The candidates, one row each, numbered in Placement's order (the number to pick)."""
@@ -439,7 +511,8 @@ class RequestBuilder(widgets.VBox):
         return self._data
 
     def drawing(self) -> Drawing:
-        return build_drawing(self.data, self.candidate, threshold=self.threshold)
+        reasons = {uuid: e.reasons[0].text for uuid, e in self.explanations.items()}
+        return build_drawing(self.data, self.candidate, threshold=self.threshold, reasons=reasons)
 
     def _redraw(self) -> None:
         if self._holding:
@@ -492,15 +565,19 @@ class RequestBuilder(widgets.VBox):
     # -- what a saved notebook shows -----------------------------------------------
     def text(self) -> str:
         lines = [f"Request builder: {self.query or '(empty query)'}"]
+        lines += self.notes
         lines.append(self.error or f"{self.count} allocation candidate{'s' if self.count != 1 else ''}")
         if len(self.frame):
             lines.append(self.frame.to_string())
+        if self.funnel:
+            lines += ["where the search ran dry:", *self.funnel.lines()]
         return "\n".join(lines)
 
     def html(self) -> str:
         found = f"{self.count} allocation candidate{'s' if self.count != 1 else ''}"
         message = html.escape(self.error) if self.error else found
         table = self.frame.to_html() if len(self.frame) else ""
+        table += self.funnel_view.value
         return (
             '<div class="workbench-request-builder">'
             f"<p><b>Request builder</b>: <code>{html.escape(self.query or '(empty query)')}</code></p>"

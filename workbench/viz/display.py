@@ -78,7 +78,8 @@ class ProviderTree:
     """A provider-tree drawing for a notebook (a snapshot: the graph is read once).
 
     ``ProviderTree(graph, candidate=None, roots=None, pick=0, consumers=False,
-    threshold=150, title=None)``; ``candidate`` as for :func:`tree_html`.
+    threshold=150, title=None, why_not=None)``; ``candidate`` as for :func:`tree_html`;
+    ``why_not`` a query string whose excluded providers are marked with their first reason.
     In a notebook the drawing sizes itself (see ``SWAP_SCRIPT`` and
     :data:`workbench.viz.interactive.FRAME_SCRIPT`); ``height`` is the canvas's
     height before it does, which only a standalone page (:meth:`save`) keeps.
@@ -95,9 +96,11 @@ class ProviderTree:
         threshold: int = DEFAULT_THRESHOLD,
         title: str | None = None,
         height: str = "640px",
+        why_not: str | None = None,
     ):
         self.drawing: Drawing = drawing_for(
-            graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title
+            graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title,
+            why_not=why_not,
         )
         self.height = height
 
@@ -163,12 +166,15 @@ def write_tree(
     threshold: int = DEFAULT_THRESHOLD,
     title: str | None = None,
     height: str | None = None,
+    why_not: str | None = None,
 ) -> Path:
     """Write the interactive drawing as a standalone HTML file (works offline); return its path.
 
     ``height``: of the drawing area (CSS); default: the browser window less the header.
     """
-    tree = ProviderTree(graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title)
+    tree = ProviderTree(
+        graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title, why_not=why_not
+    )
     tree.height = height or f"calc(100vh - {tree.header_height() + 16}px)"
     return tree.save(path)
 

@@ -218,6 +218,7 @@ def tree_html(
     threshold: int = DEFAULT_THRESHOLD,
     title: str | None = None,
     height: str = "640px",
+    why_not: str | None = None,
 ) -> str:
     """A self-contained HTML page drawing the provider trees of ``graph``.
 
@@ -226,9 +227,12 @@ def tree_html(
     highlighted. ``roots``: names or uuids of the trees to draw (default all;
     the sharing providers serving them come along). ``consumers``: draw the
     consumers too. Above ``threshold`` providers, a summary is drawn.
+    ``why_not``: a Placement query string; each provider in none of its
+    candidates is faded and marked (✗) with the first reason why.
     """
     drawing = drawing_for(
-        graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title
+        graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title,
+        why_not=why_not,
     )
     return drawing_html(drawing, height=height)
 

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 
 from workbench.graphdb.db import Graph
 from workbench.engine.errors import BadRequest, Conflict
+from workbench.engine.why_not import first_reasons
 from workbench.viz import style
 from workbench.viz.data import TreeData, read_tree_data
 
@@ -24,6 +25,7 @@ SUMMARY_COLUMNS = 6  # trees per row in the summary view
 MORE_TREES = "more-trees"  # node id of the folded trees in the summary view
 SHARING_EDGE_LIMIT = 8  # a sharing provider serving more drawn trees: only used links are drawn
 LONG_NAME = 16  # a longer class name gets a label line of its own
+SHORT_REASON = 30  # characters of the why-not reason written in the box (the hover text has all of it)
 
 Candidate = dict[str, dict[str, int]]  # provider uuid -> resource class -> amount
 
@@ -55,6 +57,7 @@ class DrawNode:
     folded: int = 0  # providers drawn inside this node (summary view)
     extra: tuple[str, ...] = ()  # more lines for the hover text
     grid: tuple[int, int] | None = None  # (row, column) in the summary view
+    why_not: str = ""  # the first reason it is in no candidate of the request explained
 
     @property
     def highlighted(self) -> bool:
@@ -101,6 +104,9 @@ class DrawNode:
             lines.append(f"{self.folded} providers in all")
         elif self.folded:
             lines.append(f"+ {self.folded} provider{'s' if self.folded != 1 else ''} below")
+        if self.why_not:  # "numa0 has no VGPU inventory": the box already says numa0
+            short = self.why_not.removeprefix(f"{self.name} ")
+            lines.append(f"✗ {short if len(short) <= SHORT_REASON else short[:SHORT_REASON - 1] + '…'}")
         return lines
 
     def hover_lines(self) -> list[str]:
@@ -111,6 +117,8 @@ class DrawNode:
         if self.kind == "provider":
             lines.append(f"uuid {self.id}")
         lines.extend(self.extra)
+        if self.why_not:
+            lines.append(f"why not: {self.why_not}")
         for u in self.usages:
             taken = f"; the candidate takes {u.taken}" if u.taken else ""
             lines.append(f"{u.resource_class}: {u.used} used of {u.capacity}{taken}")
@@ -200,13 +208,19 @@ def drawing_for(
     consumers: bool = False,
     threshold: int = DEFAULT_THRESHOLD,
     title: str | None = None,
+    why_not: str | None = None,
 ) -> Drawing:
     """Read the graph and build its drawing. ``candidate`` may be an allocation
-    request or a Placement query string (then its candidate number ``pick``)."""
+    request or a Placement query string (then its candidate number ``pick``).
+    ``why_not`` (a Placement query string) marks each provider in none of its
+    candidates with the first reason (:func:`workbench.engine.why_not.first_reasons`)."""
     if isinstance(candidate, str):
         candidate = pick_candidate(graph, candidate, pick)
+    reasons = first_reasons(graph, why_not) if why_not is not None else None
     data = read_tree_data(graph, consumers=consumers)
-    return build_drawing(data, candidate, roots, consumers=consumers, threshold=threshold, title=title)
+    return build_drawing(
+        data, candidate, roots, consumers=consumers, threshold=threshold, title=title, reasons=reasons
+    )
 
 
 def build_drawing(
@@ -217,9 +231,12 @@ def build_drawing(
     consumers: bool = False,
     threshold: int = DEFAULT_THRESHOLD,
     title: str | None = None,
+    reasons: Mapping[str, str] | None = None,
 ) -> Drawing:
     """The drawing of ``data``: the trees of ``roots`` (names or uuids of any
-    provider in them; default all), with ``candidate`` highlighted."""
+    provider in them; default all), with ``candidate`` highlighted and each
+    provider in ``reasons`` (uuid -> why it is in no candidate) faded and
+    marked with its reason (full view only)."""
     chosen = normalise_candidate(candidate)
     by_uuid = data.by_uuid
     if chosen:
@@ -243,8 +260,13 @@ def build_drawing(
         nodes, edges = _summary(data, order, chosen, threshold, notes)
         if consumers:
             notes.append("Consumers are not drawn in the summary view.")
+        if reasons:
+            notes.append("Why-not reasons are marked in the full view only: draw fewer trees (roots=...) to see them.")
     else:
-        nodes, edges = _full(data, providers, chosen, notes)
+        nodes, edges = _full(data, providers, chosen, notes, reasons or {})
+        if marked := sum(p.uuid in (reasons or {}) for p in providers):
+            notes.append(f"✗ marks the {marked} provider(s) in no candidate, with the first reason why "
+                         "(hover for all of it).")
         if consumers:
             _add_consumers(data, in_drawing, chosen, nodes, edges)
     if title is None:
@@ -320,7 +342,7 @@ def _usages(inventories, taken: Mapping[str, int]) -> tuple[Usage, ...]:
     return tuple(Usage(i.resource_class, i.used, i.capacity, taken.get(i.resource_class, 0)) for i in inventories)
 
 
-def _full(data: TreeData, providers, chosen: Candidate | None, notes: list[str]):
+def _full(data: TreeData, providers, chosen: Candidate | None, notes: list[str], reasons: Mapping[str, str]):
     by_uuid = data.by_uuid
     nodes, edges = [], []
     drawn = {p.uuid for p in providers}
@@ -335,7 +357,8 @@ def _full(data: TreeData, providers, chosen: Candidate | None, notes: list[str])
             DrawNode(
                 id=p.uuid, name=p.name, kind="provider", level=p.depth, parent=p.parent,
                 usages=_usages(p.inventories, taken), traits=p.traits, aggregates=p.aggregates,
-                sharing=p.sharing, role=_role(bool(taken), chosen), extra=tuple(extra),
+                sharing=p.sharing, extra=tuple(extra), why_not=reasons.get(p.uuid, ""),
+                role="faded" if chosen is None and p.uuid in reasons else _role(bool(taken), chosen),
             )
         )
         if p.parent:

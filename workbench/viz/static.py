@@ -34,10 +34,12 @@ def tree_svg(
     consumers: bool = False,
     threshold: int = DEFAULT_THRESHOLD,
     title: str | None = None,
+    why_not: str | None = None,
 ) -> str:
     """The provider trees of ``graph`` as a standalone SVG document (arguments as :func:`tree_html`)."""
     drawing = drawing_for(
-        graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title
+        graph, candidate, roots, pick=pick, consumers=consumers, threshold=threshold, title=title,
+        why_not=why_not,
     )
     return drawing_svg(drawing)
 
@@ -124,7 +126,7 @@ def _node(node: DrawNode, box: Box) -> str:
             x = left + (len(prefix) + 2 + style.BAR_CELLS) * style.CHAR_WIDTH
             out.append(f'<text x="{x:.1f}" y="{y}" font-weight="bold" fill="{style.USED_BORDER}">+{usage.taken}</text>')
         row += 1
-    if node.folded:
+    if node.folded or node.why_not:  # the label's last line: "+ n below", or the why-not mark
         out.append(
             f'<text x="{left}" y="{baseline + row * style.LINE_HEIGHT}" fill="{text}">'
             f"{escape(node.label_lines()[-1])}</text>"

@@ -34,6 +34,8 @@ def drawing_text(drawing: Drawing) -> str:
         elif node.folded:
             line += f"  (+{node.folded} below)"
         line += "".join(f"  {fact}" for fact in node.extra if fact.startswith("shares its inventory"))
+        if node.why_not:
+            line += f"  ✗ {node.why_not}"
         lines.append(line)
     if drawing.candidate is not None:
         lines.append(f"({USED_MARK} = used by the candidate, +n = the amount it takes)")
