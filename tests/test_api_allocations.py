@@ -22,15 +22,14 @@ Placement's own gabbi files cover most of the API (``workbench conformance
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import threading
 import uuid
 
 import pytest
 import webob
+from graph_api import GraphAPI
 
-from workbench.api.app import make_app, make_conf
 from workbench.comparison.oracle import PlacementOracle
 
 # Reshaping takes the service role (Placement's default policy); admin is
@@ -42,33 +41,9 @@ C1, C2, C3, C4 = (str(uuid.UUID(int=0x1000 + n)) for n in range(4))
 MISSING_RP = str(uuid.UUID(int=0xDEAD))
 
 
-class GraphAPI:
-    """The graph's app, called as the oracle is: (method, path, body, version) -> (status, JSON)."""
-
-    def __init__(self, graph):
-        self.app = make_app(make_conf(), graph)
-
-    def request(self, method, path, body=None, microversion="1.39"):
-        req = webob.Request.blank(
-            path,
-            method=method,
-            headers={
-                "x-auth-token": "admin",
-                "openstack-api-version": f"placement {microversion}",
-                "accept": "application/json",
-                **ROLES,
-            },
-        )
-        if body is not None:
-            req.body = json.dumps(body).encode()
-            req.content_type = "application/json"
-        response = req.get_response(self.app)
-        return response.status_int, json.loads(response.body) if response.body else None
-
-
 @pytest.fixture
 def api(graph):
-    return GraphAPI(graph)
+    return GraphAPI(graph, ROLES)
 
 
 class _WithRoles(webob.Request):

@@ -19,14 +19,12 @@ conformance --only resource-provider --only inventory --only aggregate
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 
 import pytest
-import webob
+from graph_api import GraphAPI
 
-from workbench.api.app import make_app, make_conf
 from workbench.comparison.oracle import PlacementOracle
 
 PROJECT, USER = "p-1", "u-1"
@@ -34,33 +32,6 @@ CN1, CN2, NUMA0, NUMA1, LONE = (str(uuid.UUID(int=0xA0 + n)) for n in range(5))
 AGG_A, AGG_B = "a0000000-0000-4000-8000-00000000000a", "b0000000-0000-4000-8000-00000000000b"
 C1, C2, C3 = (str(uuid.UUID(int=0x1000 + n)) for n in range(3))
 MISSING = str(uuid.UUID(int=0xDEAD))
-
-
-class GraphAPI:
-    """The graph's app, called as the oracle is: (method, path, body, version) -> (status, JSON)."""
-
-    def __init__(self, graph):
-        self.app = make_app(make_conf(), graph)
-
-    def request(self, method, path, body=None, microversion="1.39"):
-        response = self.call(method, path, body, microversion)
-        return response.status_int, json.loads(response.body) if response.body else None
-
-    def call(self, method, path, body=None, microversion="1.39"):
-        """The whole WebOb response (for headers)."""
-        req = webob.Request.blank(
-            path,
-            method=method,
-            headers={
-                "x-auth-token": "admin",
-                "openstack-api-version": f"placement {microversion}",
-                "accept": "application/json",
-            },
-        )
-        if body is not None:
-            req.body = json.dumps(body).encode()
-            req.content_type = "application/json"
-        return req.get_response(self.app)
 
 
 @pytest.fixture
