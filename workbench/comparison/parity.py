@@ -22,6 +22,7 @@ Two rules shape the comparison:
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import re
 from urllib.parse import parse_qsl
@@ -39,6 +40,7 @@ SHARING_ANCHOR_BUG = "placement-sharing-anchor-collapse"
 NESTED_SHARING_500 = "placement-nested-sharing-provider-500"
 SHARED_AMOUNTS_BUG = "placement-shared-request-amounts"
 UNKNOWN_NAME_HIDDEN = "placement-unknown-name-hidden"
+WIDE_TREES_USAGE_BUG = "placement-wide-trees-ignore-usage"
 DIVERGENCES = {
     SHARING_ANCHOR_BUG: (
         "Placement 16.0.0 compares allocation requests without their anchor tree, so when the "
@@ -61,6 +63,12 @@ DIVERGENCES = {
         "Placement checks trait and resource-class names group by group while it searches, and stops at the "
         "first group (or member_of) that matches nothing, so a request naming an unknown trait is a 400 or an "
         "empty 200 depending on the data. The graph engine checks every name first: always a 400."
+    ),
+    WIDE_TREES_USAGE_BUG: (
+        "With [workarounds] optimize_for_wide_provider_trees, Placement 16.0.0 checks each combination of "
+        "groups against capacity without the provider's existing usage and then skips its final capacity "
+        "check, so it offers candidates that do not fit (4 VCPU with 2 used, for 2 + 1 VCPU in two groups). "
+        "The graph engine counts usage whatever the settings."
     ),
 }
 
@@ -103,10 +111,27 @@ def ask_graph(graph: Graph, query: str) -> tuple[int, dict]:
         return error.status, error.body()
 
 
-def compare(graph: Graph, oracle: PlacementOracle, query: str, names: dict[str, str] | None = None) -> Verdict:
-    """Ask both engines ``query`` and judge the answers."""
+class GraphAnswers:
+    """The graph engine's answers, each query asked once: for comparing one (unchanging) graph with
+    several Placements, such as one per setting. Pass as ``ask=`` to :func:`compare`."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._answers: dict[str, tuple[int, dict]] = {}
+
+    def __call__(self, query: str) -> tuple[int, dict]:
+        if query not in self._answers:
+            self._answers[query] = ask_graph(self.graph, query)
+        status, body = self._answers[query]
+        return status, copy.deepcopy(body)  # callers may normalise answers in place
+
+
+def compare(
+    graph: Graph, oracle: PlacementOracle, query: str, names: dict[str, str] | None = None, ask=None
+) -> Verdict:
+    """Ask both engines ``query`` and judge the answers (``ask``: how to ask the graph, default directly)."""
     status, theirs = oracle.allocation_candidates(query)
-    ours_status, ours = ask_graph(graph, query)
+    ours_status, ours = (ask or GraphAnswers(graph))(query)
     verdict = Verdict(query, status, ours_status, placement=theirs, ours=ours)
     verdict.difference = _difference(oracle, query, status, theirs, ours_status, ours, names)
     if verdict.difference:
@@ -128,13 +153,49 @@ def _difference(oracle, query, status, theirs, ours_status, ours, names) -> str:
     return diff_candidates(theirs, ours, names)
 
 
-def _known_bug(oracle, query, status, theirs, ours_status, ours, names) -> str | None:
+def compare_capped(
+    graph: Graph, oracle: PlacementOracle, query: str, cap: int, names: dict[str, str] | None = None, ask=None
+) -> Verdict:
+    """Ask both engines ``query``, Placement running with ``[placement] max_allocation_candidates = cap``.
+
+    Placement then stops after the first ``cap`` candidates it generates (an
+    order it does not define), so the rule is the one for ``limit`` with the
+    roles swapped: Placement's answer must hold as many candidates as it may
+    (``cap``, or fewer if the graph finds fewer with the same ``limit``), each one among the
+    graph's unlimited answer, and summaries for exactly the trees they use.
+    """
+    ask = ask or GraphAnswers(graph)
+    status, theirs = oracle.allocation_candidates(query)
+    ours_status, ours = ask(query)
+    verdict = Verdict(query, status, ours_status, placement=theirs, ours=ours)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    everything = ask(build_query([(k, v) for k, v in pairs if k != "limit"]))[1]
+
+    def differ(status, theirs):
+        if status != 200 or ours_status != 200:
+            return _difference(oracle, query, status, theirs, ours_status, ours, names)
+        expected = min(cap, len(ours["allocation_requests"]))  # the graph applies limit as Placement does
+        return _subset_difference(everything, theirs, expected, names)
+
+    verdict.difference = differ(status, theirs)
+    if verdict.difference:
+        verdict.divergence = _known_bug(oracle, query, status, theirs, ours_status, ours, names, differ)
+    return verdict
+
+
+def _known_bug(oracle, query, status, theirs, ours_status, ours, names, differ=None) -> str | None:
     """The name of the known Placement bug that explains a difference, if one does.
 
     Each bug has an in-process fix; the query is asked again of the fixed
     Placement (each fix alone, then all together) and the difference counts as
-    that bug only if the fixed Placement then agrees with the graph.
+    that bug only if the fixed Placement then agrees with the graph (by
+    ``differ(status, answer)`` if given, else exactly).
     """
+    if differ is None:
+
+        def differ(fixed_status, fixed):
+            return _difference(oracle, query, fixed_status, fixed, ours_status, ours, names)
+
     if status == 200 and ours_status == 400 and not theirs["allocation_requests"] and _unknown_name_error(ours):
         return UNKNOWN_NAME_HIDDEN
     candidates_to_try = [(name, [fix]) for name, fix in FIXES.items()]
@@ -143,8 +204,7 @@ def _known_bug(oracle, query, status, theirs, ours_status, ours, names) -> str |
         with contextlib.ExitStack() as stack:
             for fix in fixes:
                 stack.enter_context(fix())
-            fixed_status, fixed = oracle.allocation_candidates(query)
-            if not _difference(oracle, query, fixed_status, fixed, ours_status, ours, names):
+            if not differ(*oracle.allocation_candidates(query)):
                 return name
     return None
 
@@ -159,14 +219,17 @@ def _limited_difference(oracle, unlimited_query, theirs, ours, names) -> str:
     status, everything = oracle.allocation_candidates(unlimited_query)
     if status != 200:
         return f"Placement answered the query without limit with {status}: {everything}"
+    return _subset_difference(everything, ours, len(theirs["allocation_requests"]), names)
+
+
+def _subset_difference(everything, part, count, names) -> str:
+    """``part`` holds ``count`` of the candidates in ``everything``, and summaries for exactly their trees."""
     full = normalise_candidates(everything)
     allowed = {canonical_json(r) for r in full["allocation_requests"]}
-    mine = normalise_candidates(ours)
+    mine = normalise_candidates(part)
     problems = []
-    if len(mine["allocation_requests"]) != len(theirs["allocation_requests"]):
-        problems.append(
-            f"limit: Placement returned {len(theirs['allocation_requests'])}, graph {len(mine['allocation_requests'])}"
-        )
+    if len(mine["allocation_requests"]) != count:
+        problems.append(f"limit: expected {count} candidates, got {len(mine['allocation_requests'])}")
     problems += [f"not a valid candidate: {r}" for r in mine["allocation_requests"] if canonical_json(r) not in allowed]
     if problems:
         return "\n".join(problems)
@@ -179,7 +242,7 @@ def _limited_difference(oracle, unlimited_query, theirs, ours, names) -> str:
     if expected != mine["provider_summaries"]:
         return "summaries: " + diff_candidates(
             {"allocation_requests": [], "provider_summaries": expected},
-            {"allocation_requests": [], "provider_summaries": ours["provider_summaries"]},
+            {"allocation_requests": [], "provider_summaries": part["provider_summaries"]},
             names,
         )
     return ""
@@ -253,8 +316,6 @@ def shared_amounts_fixed():
     (or a single suffixed group) the consolidation adds into an object other
     candidates share.
     """
-    import copy
-
     from placement.objects import research_context as res_ctx
 
     cls = res_ctx.RequestWideSearchContext
@@ -266,8 +327,41 @@ def shared_amounts_fixed():
         cls.copy_arr_if_needed = saved
 
 
+@contextlib.contextmanager
+def wide_trees_usage_fixed():
+    """Count the providers' usage when pruning combinations under optimize_for_wide_provider_trees.
+
+    The pruning check (``_exceeds_capacity``) sums the groups' amounts per
+    provider and class and compares them with the capacity alone; with this
+    setting the final check that does count usage is skipped.
+    """
+    import collections
+
+    from placement.objects import allocation_candidate as ac
+
+    saved = ac._exceeds_capacity
+
+    def exceeds_capacity(rw_ctx, areq_list):
+        amounts = collections.Counter()
+        for areq in areq_list:
+            for arr in areq.resource_requests:
+                amounts[(arr.resource_provider.id, arr.resource_class)] += arr.amount
+        summaries = rw_ctx.psum_res_by_rp_rc
+        return any(
+            summaries[key].used + amount > summaries[key].capacity or amount > summaries[key].max_unit
+            for key, amount in amounts.items()
+        )
+
+    ac._exceeds_capacity = exceeds_capacity
+    try:
+        yield
+    finally:
+        ac._exceeds_capacity = saved
+
+
 FIXES = {
     SHARING_ANCHOR_BUG: sharing_anchor_bug_fixed,
     NESTED_SHARING_500: nested_sharing_summaries_fixed,
     SHARED_AMOUNTS_BUG: shared_amounts_fixed,
+    WIDE_TREES_USAGE_BUG: wide_trees_usage_fixed,
 }
