@@ -3,7 +3,7 @@
 #   ./run.sh lab    set everything up, start Neo4j, load the demo cloud, open JupyterLab
 #   ./run.sh test   set everything up and run the whole test suite (notebooks included)
 # Set-up: Java 17+ and Maven (installed with apt-get when missing and we are root;
-# for tests also Debian's chromium and postgresql),
+# for tests also Debian's chromium, postgresql and mariadb-server),
 # a Python >= 3.11 virtual environment in .venv with the workbench and its test
 # dependencies, and the Neo4j jars from Maven Central (java/target/lib, built once).
 set -euo pipefail
@@ -23,6 +23,10 @@ if [ "$action" = test ] && ! command -v chromium >/dev/null 2>&1; then need_apt+
 # Placement on PostgreSQL, as in production (tests/test_postgres.py, workbench bench --postgres).
 if [ "$action" = test ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
   need_apt+=(postgresql)
+fi
+# Placement on MariaDB, its most common backend (tests/test_mariadb.py, workbench bench --mariadb).
+if [ "$action" = test ] && ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+  need_apt+=(mariadb-server)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -53,7 +57,7 @@ fi
 
 say "running the test suite (tests/ and notebooks/)"
 set +e
-.venv/bin/python -m pytest
+.venv/bin/python -m pytest --durations=25
 status=$?
 set -e
 if [ "$status" = 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi

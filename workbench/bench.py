@@ -21,6 +21,26 @@ costs). Then, for every request shape that fits the cloud:
 
 3. one more graph run with its query trace, to say where the graph's time goes.
 
+Made fair to Placement (issue 18):
+
+* **the cycle collector treated the same** (``gc_regimes``): ``"on"``, it
+  runs during both engines' calls (the graph engine's own pause,
+  ``candidates._cycle_collector_paused``, is lifted while timing); ``"paused"``,
+  it is paused around each engine's whole timed call, as the graph engine
+  pauses it around its search. Each row records its regime and how many
+  collections ran during each engine's timed runs;
+* **Placement at its defaults and at its recommended settings for wide trees**
+  (:data:`RECOMMENDED_SETTINGS`), the latter where they cannot change the
+  answer (``max_allocation_candidates`` cuts an answer longer than itself);
+* **clouds in use** (``fills``, :func:`workbench.synthetic.cloud`): empty, a
+  fraction of the hosts full, or the hosts first in UUID order full;
+* Placement's time split into **SQL** (inside the driver's ``execute``,
+  SQLAlchemy's ``before/after_cursor_execute`` events) and the Python rest,
+  and each engine's **peak Python memory** in one call (``tracemalloc``, an
+  extra untimed call);
+* optionally a **busy core** (``busy``): a second process spinning on one
+  core while timing, stopping by itself.
+
 Memory: the peak RSS of this Python process (``getrusage``; it holds Placement,
 its SQLite database and the graph client, so it is a joint figure) and, for a
 Neo4j on this machine, the JVM's resident set (``/proc/<pid>/status``
@@ -42,18 +62,21 @@ import math
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
+import tracemalloc
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from workbench import synthetic
 from workbench.comparison import parity
 from workbench.graphdb.db import Graph
 from workbench.engine import candidates, loader
 from workbench.comparison.oracle import PlacementOracle
+from workbench.comparison.mariadb import LocalMariaDB, MariaDBUnavailable
 from workbench.comparison.postgres import LocalPostgres, PostgresUnavailable
 
 DEFAULT_SIZES = (100, 1000, 10000)
@@ -68,6 +91,20 @@ DEFAULT_MAX_CANDIDATES = 50000
 # Clouds of at most this many providers are also loaded through Placement's
 # REST API (about 25 ms a call) to show what the object layer saves.
 DEFAULT_REST_LOAD_MAX = 1000
+GC_REGIMES = ("on", "paused")
+DEFAULT_FILLS = (0.0, 0.7, synthetic.ADVERSARIAL)
+# Placement's own advice for wide provider trees (placement/conf in 16.0.0):
+# cap the candidates it generates ([placement] max_allocation_candidates; 1000
+# is what Nova asks for, its max_placement_results) and enable
+# [workarounds] optimize_for_wide_provider_trees (bug 2126751). Its docs also
+# suggest the breadth-first strategy for wide trees: not set here.
+RECOMMENDED_MAX_CANDIDATES = 1000
+RECOMMENDED_SETTINGS = {
+    "placement": {"max_allocation_candidates": RECOMMENDED_MAX_CANDIDATES},
+    "workarounds": {"optimize_for_wide_provider_trees": True},
+}
+# A busy core stops by itself after this long, or when this process is gone.
+BUSY_MAX_SECONDS = 3600.0
 
 FLAT = "resources=VCPU:2,MEMORY_MB:2048,DISK_GB:20"
 
@@ -93,6 +130,14 @@ REQUESTS: tuple[RequestShape, ...] = (
         lambda n: min(n, 10),
     ),
     RequestShape(
+        "flat_limit1000", "flat", FLAT + "&limit=1000", "the flat request with the limit Nova sends",
+        lambda n: min(n, 1000),
+    ),
+    RequestShape(
+        "required_trait_all", "flat", FLAT + "&required=HW_CPU_X86_AVX2", "a required trait every host has",
+        lambda n: n,
+    ),
+    RequestShape(
         "forbidden_trait", "flat", FLAT + "&required=!CUSTOM_LEGACY", "every tenth host has the forbidden trait",
         lambda n: n - (n + 9) // 10,
     ),
@@ -103,6 +148,13 @@ REQUESTS: tuple[RequestShape, ...] = (
         "&same_subtree=_CPU,_NET&resources=DISK_GB:20&group_policy=none",
         "CPU and memory from one NUMA node, a VF from the PF under that node, disk from the host",
         lambda n: 2 * n,
+    ),
+    RequestShape(
+        "numa_same_subtree_limit1000",
+        "numa",
+        "resources_CPU=VCPU:2,MEMORY_MB:2048&required_CPU=HW_NUMA_ROOT&resources_NET=SRIOV_NET_VF:1"
+        "&same_subtree=_CPU,_NET&resources=DISK_GB:20&group_policy=none&limit=1000",
+        "the NUMA request with the limit Nova sends", lambda n: min(2 * n, 1000),
     ),
     RequestShape(
         "granular_isolate", "numa", "resources1=VCPU:1&resources2=VCPU:1&group_policy=isolate",
@@ -126,6 +178,12 @@ REQUESTS: tuple[RequestShape, ...] = (
         "the same, first 10: Placement still builds all 336 per host (bug 2070257), the graph stops at 10",
         lambda n: 10,
         built=lambda n: 336 * n,
+    ),
+    RequestShape(
+        "wide_isolate_3_limit1000",
+        "wide",
+        "resources_G1=VGPU:1&resources_G2=VGPU:1&resources_G3=VGPU:1&group_policy=isolate&limit=1000",
+        "the same with the limit Nova sends", lambda n: min(336 * n, 1000), built=lambda n: 336 * n,
     ),
     RequestShape(
         "wide_in_tree_4",
@@ -169,6 +227,85 @@ class Timings:
     client_cpu_ms: list[float]  # CPU time of this Python process during each run
     server_cpu_ms: list[float] | None  # CPU time of the Neo4j JVM during each run (None: not measurable)
     body: bytes
+    gc_regime: str = "on"
+    gc_collections: int = 0  # cycle collections that ran during the timed runs
+    sql_ms: list[float] | None = None  # Placement: time inside the driver's execute, per run
+    sql_statements: int | None = None  # Placement: statements per run
+
+
+class _SQLTimer:
+    """Time spent inside the database driver's ``execute`` on one SQLAlchemy engine
+    (``before_cursor_execute`` / ``after_cursor_execute``). On SQLite ``execute``
+    runs a statement up to its first row and the rest are stepped while Python
+    fetches them, so this is a lower bound of the database's share there; the
+    MariaDB and PostgreSQL drivers read the whole result inside ``execute``."""
+
+    def __init__(self, engine):
+        self.engine, self.ms, self.statements, self._started = engine, 0.0, 0, []
+
+    def _before(self, *_args):
+        self._started.append(time.perf_counter())
+
+    def _after(self, *_args):
+        self.ms += (time.perf_counter() - self._started.pop()) * 1000
+        self.statements += 1
+
+    def __enter__(self) -> "_SQLTimer":
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+
+@contextlib.contextmanager
+def _graph_collector_pause_lifted():
+    """The graph engine pauses the cycle collector around its search by itself; with the
+    collector "on" for both engines that pause is lifted, so both run under the same rules."""
+    own = candidates._cycle_collector_paused
+    candidates._cycle_collector_paused = contextlib.nullcontext
+    try:
+        yield
+    finally:
+        candidates._cycle_collector_paused = own
+
+
+@contextlib.contextmanager
+def _collections_counted(counter: list[int]):
+    """Count the cycle collections that start while open (``counter[0]``)."""
+
+    def callback(phase, _info):
+        if phase == "start":
+            counter[0] += 1
+
+    gc.callbacks.append(callback)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(callback)
+
+
+def _in_regime(work: Callable[[], bytes], regime: str) -> Callable[[], bytes]:
+    """``work`` with the cycle collector paused around it (``"paused"``), or as it is (``"on"``)."""
+    if regime == "on":
+        return work
+
+    def paused() -> bytes:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return work()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
 
 
 def process_cpu_ns(pid: int | None) -> int | None:
@@ -189,29 +326,83 @@ def process_cpu_ns(pid: int | None) -> int | None:
     return total if found else None
 
 
-def _timed(work: Callable[[], bytes], repeat: int, server_pid: int | None = None) -> Timings:
+def _timed(work: Callable[[], bytes], repeat: int, server_pid: int | None = None, regime: str = "on",
+           sql_engine=None) -> Timings:
     """One warm-up call, then ``repeat`` timed ones: wall time, this process's CPU time and,
     for a local Neo4j, the JVM's CPU time, each in ms. The CPU figures are less disturbed
-    than wall time by other work on a shared machine."""
+    than wall time by other work on a shared machine. ``regime``: the cycle collector
+    ``"on"`` or ``"paused"`` around each call; ``sql_engine``: also time the SQL sent to it."""
+    work = _in_regime(work, regime)
     body = work()
-    timings = Timings([], [], [] if process_cpu_ns(server_pid) is not None else None, body)
+    timings = Timings([], [], [] if process_cpu_ns(server_pid) is not None else None, body, regime)
+    if sql_engine is not None:
+        timings.sql_ms = []
     gc.collect()
+    counter = [0]  # collections during the timed calls themselves (between them the collector may run)
     for _ in range(repeat):
+        sql = _SQLTimer(sql_engine) if sql_engine is not None else contextlib.nullcontext()
         server_before = process_cpu_ns(server_pid) if timings.server_cpu_ms is not None else None
-        cpu_before = time.process_time_ns()
-        started = time.perf_counter()
-        timings.body = work()
-        wall = time.perf_counter() - started
-        cpu = time.process_time_ns() - cpu_before
+        with sql, _collections_counted(counter):
+            cpu_before = time.process_time_ns()
+            started = time.perf_counter()
+            timings.body = work()
+            wall = time.perf_counter() - started
+            cpu = time.process_time_ns() - cpu_before
         timings.wall_ms.append(wall * 1000)
         timings.client_cpu_ms.append(cpu / 1e6)
+        if sql_engine is not None:
+            timings.sql_ms.append(sql.ms)
+            timings.sql_statements = sql.statements
         if server_before is not None:
             server_after = process_cpu_ns(server_pid)
             timings.server_cpu_ms.append(max(0, (server_after or server_before) - server_before) / 1e6)
+    timings.gc_collections = counter[0]
     return timings
 
 
+def peak_python_mb(work: Callable[[], object]) -> float:
+    """The peak of Python memory allocated during one call of ``work`` (tracemalloc, MB).
+
+    An extra, untimed call: tracing slows every allocation down."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        work()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return _mb(peak)
+
+
+@contextlib.contextmanager
+def busy_core(max_seconds: float = BUSY_MAX_SECONDS):
+    """A second process spinning on one core while open; yields a dict that gets its
+    ``cpu_share`` (CPU time / wall time it got, 1.0 = a whole core) on leaving.
+
+    It stops by itself after ``max_seconds``, or as soon as this process is gone."""
+    code = (
+        "import os, sys, time\n"
+        "parent, end = os.getppid(), time.monotonic() + float(sys.argv[1])\n"
+        "while time.monotonic() < end and os.getppid() == parent:\n"
+        "    for _ in range(100000):\n"
+        "        pass\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code, str(max_seconds)])
+    info: dict = {"pid": process.pid}
+    started = time.perf_counter()
+    try:
+        yield info
+    finally:
+        cpu = process_cpu_ns(process.pid)
+        wall = time.perf_counter() - started
+        process.terminate()
+        process.wait()
+        info["cpu_share"] = round(cpu / 1e9 / wall, 2) if cpu is not None and wall > 0 else None
+
+
 def _graph_call(graph: Graph, query: str) -> Callable[[], bytes]:
+    """One graph request as timed: the search and the JSON encoding of its body."""
+
     def call() -> bytes:
         return json.dumps(candidates.find(graph, query)).encode()
 
@@ -507,6 +698,22 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+@dataclasses.dataclass
+class _Plan:
+    """How a run measures (the options of :func:`run` the per-cloud steps need)."""
+
+    repeat: int
+    allow_mismatch: bool
+    max_candidates: int
+    rest_load_max: int
+    neo4j_pid: int | None
+    gc_regimes: tuple[str, ...]
+    postgres: str | None
+    mariadb: str | None
+    busy: bool
+    say: Callable[[str], None]
+
+
 def run(
     compute_nodes: list[int],
     shapes: list[str],
@@ -519,23 +726,32 @@ def run(
     rest_load_max: int = DEFAULT_REST_LOAD_MAX,
     neo4j_pid: int | None = None,
     postgres: str | None = None,
+    mariadb: str | None = None,
+    fills: tuple = (0.0,),
+    gc_regimes: tuple[str, ...] = GC_REGIMES,
+    busy: bool = False,
     warm_up_s: float = WARM_UP_SECONDS,
     progress: Callable[[str], None] | None = _stderr,
 ) -> dict:
-    """Benchmark every (size, cloud shape) and every request shape that fits the cloud.
+    """Benchmark every (size, cloud shape, fill) and every request shape that fits the cloud.
 
     Returns ``{"machine", "settings", "requests", "results", "load", "skipped",
     "mismatches", "memory"}``; each result is ``{"compute_nodes", "cloud",
-    "request", "query", "candidates", "graph": {"p50_ms", "p95_ms", ...},
-    "placement_sqlite": {...}, "ratio_p50", "graph_breakdown", ...}``. Raises
-    :class:`BenchMismatch` (carrying the partial results) at the first
-    disagreement between the engines unless ``allow_mismatch``.
+    "fill", "request", "gc", "query", "candidates", "graph": {"p50_ms", "p25_ms",
+    "p75_ms", ...}, "placement_sqlite": {...}, "placement_sqlite_recommended":
+    {...} or None, "ratio_p50", "ratio_p50_best", "graph_breakdown", ...}``, one
+    per cycle-collector regime in ``gc_regimes`` (``"on"``, ``"paused"``, see the
+    module docstring). Raises :class:`BenchMismatch` (carrying the partial
+    results) at the first disagreement between the engines unless ``allow_mismatch``.
 
     ``graph`` (an open :class:`Graph`, whose database is emptied!) or else
     ``uri`` (default ``NEO4J_URI`` or the local server) says which Neo4j to use.
-    ``postgres`` (a PostgreSQL server URL, see :mod:`workbench.comparison.postgres`):
-    Placement is also run on a database there, checked and timed the same way
-    (``"placement_postgresql"`` in each result).
+    ``postgres`` / ``mariadb`` (server URLs, see :mod:`workbench.comparison.postgres`
+    and :mod:`workbench.comparison.mariadb`): Placement also runs on a database
+    there, checked and timed the same way (``"placement_postgresql"``,
+    ``"placement_mariadb"`` in each result). ``fills``: see
+    :func:`workbench.synthetic.cloud`. ``busy``: a second process keeps one core
+    busy while each request is timed.
     """
     say = progress or (lambda _m: None)
     if repeat < 1:
@@ -543,12 +759,17 @@ def run(
     for shape in shapes:
         if shape not in synthetic.SHAPES:
             raise ValueError(f"unknown cloud shape {shape!r}; choose from {', '.join(synthetic.SHAPES)}")
+    fills = tuple(synthetic.parse_fill(str(f)) for f in fills)
+    if not gc_regimes or set(gc_regimes) - set(GC_REGIMES):
+        raise ValueError(f"gc regimes {gc_regimes!r}: choose from {', '.join(GC_REGIMES)}")
     own_graph = graph is None
     if own_graph:
         graph = Graph.connect(uri)
     try:
         if neo4j_pid is None:
             neo4j_pid = neo4j_pid_for(graph.uri)
+        plan = _Plan(repeat, allow_mismatch, max_candidates, rest_load_max, neo4j_pid, tuple(gc_regimes),
+                     postgres, mariadb, busy, say)
         results = {
             "machine": machine_info(graph),
             "settings": {
@@ -557,15 +778,28 @@ def run(
                 "max_candidates": max_candidates,
                 "neo4j_pid": neo4j_pid,
                 "placement": None,
+                "placement_recommended": RECOMMENDED_SETTINGS,
                 "placement_postgresql": postgres,
+                "placement_mariadb": mariadb,
+                "fills": [synthetic.fill_label(f) for f in fills],
+                "gc_regimes": list(gc_regimes),
+                "gc": "on: the cycle collector runs during both engines' timed calls (the graph engine's own "
+                "pause lifted); paused: paused around each engine's whole timed call (gc.disable/enable), as the "
+                "graph engine pauses it around its search",
+                "busy": busy,
                 "graph_timed": "candidates.find() + json.dumps(body), through the Neo4j Python driver (Bolt)",
                 "cpu": "CPU time per request: Placement = this process (time.process_time); graph = this process "
                 "+ the Neo4j JVM (sum of /proc/<pid>/task/*/schedstat), when Neo4j runs on this machine",
                 "placement_timed": "in-process WSGI call of GET /allocation_candidates (app built once; "
                 "sqlite in memory; no HTTP, response body not decoded)",
+                "placement_sql": "SQL = time inside the DBAPI cursor's execute (SQLAlchemy before/after_cursor_execute"
+                "); on SQLite the rows after the first are stepped while Python fetches them, so SQL is a lower "
+                "bound there; Python = wall - SQL",
                 "memory": "python_*: this process (Placement, its SQLite and the graph client together; "
                 "getrusage peak); neo4j_rss/peak_rss: /proc/<jvm pid>/status VmRSS/VmHWM; "
-                "neo4j_heap_used: JMX java.lang:type=Memory, sampled after each cloud",
+                "neo4j_heap_used: JMX java.lang:type=Memory, sampled after each cloud; per request, "
+                "peak_python_mb: the peak of Python memory allocated during one extra call of each engine "
+                "(tracemalloc)",
             },
             "requests": [
                 {"name": r.name, "cloud": r.cloud, "query": r.query, "about": r.about}
@@ -580,8 +814,8 @@ def run(
         results["settings"]["neo4j_warm_up_s"] = warm_up_neo4j(graph, shapes, warm_up_s, say)
         for n in compute_nodes:
             for shape in shapes:
-                _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidates, rest_load_max,
-                             neo4j_pid, postgres, say)
+                for fill in fills:
+                    _bench_cloud(graph, n, shape, fill, results, plan)
         results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         results["memory"] = _memory_summary(results["load"])
         return results
@@ -622,12 +856,19 @@ def _memory_summary(loads: list[dict]) -> dict:
     }
 
 
-def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidates, rest_load_max, neo4j_pid,
-                 postgres, say):
-    scenario = synthetic.cloud(n, shape)
+def _timed_load(entry: dict, key: str, work: Callable[[], object]) -> None:
+    started = time.perf_counter()
+    work()
+    entry[key] = round(time.perf_counter() - started, 2)
+
+
+def _bench_cloud(graph, n, shape, fill, results, plan: _Plan):
+    say = plan.say
+    scenario = synthetic.cloud(n, shape, fill)
     providers = len(scenario.providers)
-    tag = f"[{n} {shape}]"
-    say(f"{tag} loading {providers} providers into Neo4j ({graph.uri})")
+    label = synthetic.fill_label(fill)
+    tag = f"[{n} {shape} fill {label}]"
+    say(f"{tag} loading {providers} providers and {len(scenario.consumers)} consumers into Neo4j ({graph.uri})")
     started = time.perf_counter()
     loaded = loader.load(graph, scenario, reset=True)
     graph_s = time.perf_counter() - started
@@ -635,7 +876,9 @@ def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidate
     load_entry = {
         "compute_nodes": n,
         "cloud": shape,
+        "fill": label,
         "providers": providers,
+        "consumers": len(scenario.consumers),
         "graph_s": round(graph_s, 2),
         "placement_s": None,
         "placement_loader": "object layer (PlacementOracle.load_bulk)",
@@ -643,36 +886,31 @@ def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidate
         "memory": None,
     }
     results["load"].append(load_entry)
-    oracle = PlacementOracle()
-    on_postgres = None
+    oracles: dict[str, PlacementOracle] = {}  # result key -> Placement on that database
     try:
+        oracles["placement_sqlite"] = PlacementOracle()
         if results["settings"]["placement"] is None:
-            results["settings"]["placement"] = oracle.config()
-        started = time.perf_counter()
-        oracle.load_bulk(scenario)
-        load_entry["placement_s"] = round(time.perf_counter() - started, 2)
+            results["settings"]["placement"] = oracles["placement_sqlite"].config()
+        _timed_load(load_entry, "placement_s", lambda: oracles["placement_sqlite"].load_bulk(scenario))
         say(f"{tag} Placement: {load_entry['placement_s']:.1f} s")
-        if providers <= rest_load_max:
+        if providers <= plan.rest_load_max:
             say(f"{tag} also loading Placement through its REST API, for comparison")
             with PlacementOracle() as rest:
-                started = time.perf_counter()
-                rest.load(scenario)
-                load_entry["placement_rest_s"] = round(time.perf_counter() - started, 2)
+                _timed_load(load_entry, "placement_rest_s", lambda: rest.load(scenario))
             say(f"{tag} Placement over REST: {load_entry['placement_rest_s']:.1f} s")
-        if postgres:
-            on_postgres = PlacementOracle(postgres=postgres)
-            started = time.perf_counter()
-            on_postgres.load_bulk(scenario)
-            load_entry["placement_postgresql_s"] = round(time.perf_counter() - started, 2)
-            say(f"{tag} Placement on PostgreSQL (object layer): {load_entry['placement_postgresql_s']:.1f} s")
+        for key, option, name in (("placement_postgresql", "postgres", "PostgreSQL"),
+                                  ("placement_mariadb", "mariadb", "MariaDB")):
+            server = getattr(plan, option)
+            if server:
+                oracles[key] = PlacementOracle(**{option: server})
+                _timed_load(load_entry, f"{key}_s", lambda: oracles[key].load_bulk(scenario))
+                say(f"{tag} Placement on {name} (object layer): {load_entry[f'{key}_s']:.1f} s")
         for shape_request in requests_for(shape):
-            _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, allow_mismatch,
-                           max_candidates, say, neo4j_pid, on_postgres)
-        load_entry["memory"] = memory_snapshot(graph, neo4j_pid)  # with this cloud still in both engines
+            _bench_request(graph, oracles, scenario, n, label, shape_request, results, plan)
+        load_entry["memory"] = memory_snapshot(graph, plan.neo4j_pid)  # with this cloud still in both engines
     finally:
-        oracle.close()
-        if on_postgres is not None:
-            on_postgres.close()
+        for oracle in oracles.values():
+            oracle.close()
         gc.collect()
     mem = load_entry["memory"]
     say(
@@ -681,105 +919,151 @@ def _bench_cloud(graph, n, shape, repeat, results, allow_mismatch, max_candidate
     )
 
 
-def _bench_request(graph, oracle, scenario, n, shape_request, repeat, results, allow_mismatch, max_candidates, say,
-                   neo4j_pid=None, on_postgres=None):
-    tag = f"[{n} {shape_request.cloud}] {shape_request.name}:"
+def _check(graph, oracle: PlacementOracle, query: str, what: str, cap: int | None = None) -> parity.Verdict:
+    """Both engines' answers judged (:mod:`workbench.comparison.parity`); ``cap``: Placement runs
+    with ``max_allocation_candidates`` set to it, and may stop there."""
+    verdict = parity.compare_capped(graph, oracle, query, cap) if cap else parity.compare(graph, oracle, query)
+    if verdict.difference and what:
+        verdict.difference = f"{what}: {verdict.difference}"
+    return verdict
+
+
+def _bench_request(graph, oracles: dict, scenario, n, fill: str, shape_request, results, plan: _Plan):
+    say = plan.say
+    tag = f"[{n} {shape_request.cloud} fill {fill}] {shape_request.name}:"
     query = shape_request.resolve(scenario)
+    identity = {"compute_nodes": n, "cloud": shape_request.cloud, "fill": fill, "request": shape_request.name,
+                "query": query}
     expected = (shape_request.built or shape_request.expected)(n)
-    if expected > max_candidates:
+    if expected > plan.max_candidates:
         results["skipped"].append(
-            {
-                "compute_nodes": n,
-                "cloud": shape_request.cloud,
-                "request": shape_request.name,
-                "query": query,
-                "reason": f"about {expected:,} candidates expected, above the cap of {max_candidates:,} "
-                "(--max-candidates)",
-            }
+            {**identity, "reason": f"about {expected:,} candidates expected, above the cap of "
+                                   f"{plan.max_candidates:,} (--max-candidates)"}
         )
         say(f"{tag} skipped (about {expected:,} candidates)")
         return
     say(f"{tag} checking both engines agree")
     started = time.perf_counter()
-    verdict = parity.compare(graph, oracle, query)
+    sqlite = oracles["placement_sqlite"]
+    verdict = _check(graph, sqlite, query, "")
     check_s = time.perf_counter() - started
-    if on_postgres is not None and verdict.acceptable and verdict.status == 200:
-        verdict = parity.compare(graph, on_postgres, query)  # the same answer on PostgreSQL too
-        if verdict.difference:
-            verdict.difference = "Placement on PostgreSQL: " + verdict.difference
+    recommended_reason = None
+    if verdict.acceptable and verdict.status == 200:
+        count = len(verdict.ours["allocation_requests"])
+        limit = int(parse_qs(query).get("limit", ["0"])[0])
+        if count > RECOMMENDED_MAX_CANDIDATES and not 0 < limit <= RECOMMENDED_MAX_CANDIDATES:
+            recommended_reason = (f"max_allocation_candidates={RECOMMENDED_MAX_CANDIDATES} would cut the answer "
+                                  f"({count:,} candidates)")
+        for key, oracle in oracles.items():
+            if key != "placement_sqlite" and verdict.acceptable:
+                verdict = _check(graph, oracle, query, f"Placement ({key})")
+        if verdict.acceptable and recommended_reason is None:
+            sqlite.settings = RECOMMENDED_SETTINGS
+            try:
+                verdict = _check(graph, sqlite, query, "Placement at its recommended settings",
+                                 cap=RECOMMENDED_MAX_CANDIDATES)
+            finally:
+                sqlite.settings = {}
     if not verdict.acceptable or verdict.status != 200:
         difference = verdict.difference or f"both answered {verdict.status}: {verdict.placement}"
-        mismatch = {
-            "compute_nodes": n,
-            "cloud": shape_request.cloud,
-            "request": shape_request.name,
-            "query": query,
-            "placement_status": verdict.status,
-            "graph_status": verdict.ours_status,
-            "difference": difference[:4000],
-        }
-        results["mismatches"].append(mismatch)
+        results["mismatches"].append({**identity, "placement_status": verdict.status,
+                                      "graph_status": verdict.ours_status, "difference": difference[:4000]})
         say(f"{tag} MISMATCH: {difference[:500]}")
-        if not allow_mismatch:
+        if not plan.allow_mismatch:
             raise BenchMismatch(f"{tag} the engines disagree on {query}:\n{difference[:2000]}", results)
         return
     count = len(verdict.ours["allocation_requests"])
-    say(f"{tag} agree on {count:,} candidates ({check_s:.1f} s); timing graph, 1 + {repeat} runs")
-    graph_t = _timed(_graph_call(graph, query), repeat, server_pid=neo4j_pid)
-    say(f"{tag} graph p50 {percentile(graph_t.wall_ms, 50):.1f} ms; timing Placement, 1 + {repeat} runs")
-    placement_t = _timed(_placement_call(oracle, query), repeat)
-    postgres_stats = None
-    if on_postgres is not None:
-        say(f"{tag} timing Placement on PostgreSQL, 1 + {repeat} runs")
-        # Wall time only: PostgreSQL's own CPU is in its server processes.
-        postgres_stats = _stats(_timed(_placement_call(on_postgres, query), repeat))
-    breakdown = graph_breakdown(graph, query, runs=min(repeat, 3), server_pid=neo4j_pid)
-    graph_stats, placement_stats = _stats(graph_t), _stats(placement_t, all_in_process=True)
-    graph_p50, placement_p50 = graph_stats["p50_ms"], placement_stats["p50_ms"]
-    graph_cpu, placement_cpu = graph_stats.get("cpu_p50_ms"), placement_stats.get("cpu_p50_ms")
-    entry = {
-        "compute_nodes": n,
-        "cloud": shape_request.cloud,
-        "request": shape_request.name,
-        "query": query,
-        "candidates": count,
-        "provider_summaries": len(verdict.ours["provider_summaries"]),
-        "repeat": repeat,
-        "graph": graph_stats,
-        "placement_sqlite": placement_stats,
-        "ratio_p50": round(graph_p50 / placement_p50, 3) if placement_p50 else None,
-        **(
-            {"placement_postgresql": postgres_stats,
-             "ratio_p50_postgresql": round(graph_p50 / postgres_stats["p50_ms"], 3)}
-            if postgres_stats else {}
-        ),
-        "ratio_cpu_p50": round(graph_cpu / placement_cpu, 3) if graph_cpu and placement_cpu else None,
-        "graph_breakdown": breakdown,
-        "divergence": verdict.divergence,
-    }
-    results["results"].append(entry)
-    on_pg = f" (on PostgreSQL {postgres_stats['p50_ms']:.1f} ms)" if postgres_stats else ""
-    say(
-        f"{tag} graph p50 {graph_p50:.1f} ms, Placement p50 {placement_p50:.1f} ms{on_pg}, "
-        f"ratio {entry['ratio_p50']}; CPU ratio {entry['ratio_cpu_p50']} (graph: Cypher {breakdown['cypher_ms']:.0f} "
-        f"ms [CPU: driver {breakdown['cypher_client_cpu_ms'] or 0:.0f} ms, Neo4j "
-        f"{breakdown['cypher_server_cpu_ms'] or 0:.0f} ms], Python {breakdown['python_ms']:.0f} ms, "
-        f"JSON {breakdown['json_ms']:.0f} ms)"
-    )
+    say(f"{tag} agree on {count:,} candidates ({check_s:.1f} s)")
+    breakdown = graph_breakdown(graph, query, runs=min(plan.repeat, 3), server_pid=plan.neo4j_pid)
+    memory = {"graph": peak_python_mb(_graph_call(graph, query)),
+              "placement_sqlite": peak_python_mb(_placement_call(sqlite, query))}
+    for regime in plan.gc_regimes:
+        with contextlib.ExitStack() as stack:
+            busy = stack.enter_context(busy_core()) if plan.busy else None
+            timings = _time_engines(graph, oracles, query, regime, recommended_reason is None, plan, tag)
+        entry = {
+            **identity,
+            "gc": regime,
+            "candidates": count,
+            "provider_summaries": len(verdict.ours["provider_summaries"]),
+            "repeat": plan.repeat,
+            "busy": busy,
+            "placement_recommended_skipped": recommended_reason,
+            "graph_breakdown": breakdown,
+            "divergence": verdict.divergence,
+        }
+        for key, t in timings.items():
+            entry[key] = _stats(t, all_in_process=key != "graph")
+            if key in memory:
+                entry[key]["peak_python_mb"] = memory[key]
+        graph_p50 = entry["graph"]["p50_ms"]
+        entry["placement_sqlite_recommended"] = entry.get("placement_sqlite_recommended")
+        for key in ("placement_sqlite", "placement_postgresql", "placement_mariadb"):
+            if entry.get(key):
+                suffix = key.removeprefix("placement_sqlite").removeprefix("placement")
+                entry["ratio_p50" + suffix] = round(graph_p50 / entry[key]["p50_ms"], 3)
+        best = min(t["p50_ms"] for k, t in entry.items()
+                   if k in ("placement_sqlite", "placement_sqlite_recommended") and t)
+        entry["ratio_p50_best"] = round(graph_p50 / best, 3)
+        graph_cpu, placement_cpu = entry["graph"].get("cpu_p50_ms"), entry["placement_sqlite"].get("cpu_p50_ms")
+        entry["ratio_cpu_p50"] = round(graph_cpu / placement_cpu, 3) if graph_cpu and placement_cpu else None
+        results["results"].append(entry)
+        recommended = entry["placement_sqlite_recommended"]
+        say(
+            f"{tag} gc {regime}: graph p50 {graph_p50:.1f} ms, Placement p50 {entry['placement_sqlite']['p50_ms']:.1f}"
+            f" ms" + (f" (recommended settings {recommended['p50_ms']:.1f} ms)" if recommended else "")
+            + f", ratio {entry['ratio_p50']} (to Placement's best {entry['ratio_p50_best']}); CPU ratio "
+            f"{entry['ratio_cpu_p50']}" + (f"; busy core got {busy['cpu_share']} of a core" if busy else "")
+        )
+
+
+def _time_engines(graph, oracles: dict, query: str, regime: str, recommended: bool, plan: _Plan,
+                  tag: str) -> dict[str, Timings]:
+    """Each engine timed on ``query`` under one cycle-collector regime."""
+    repeat, say = plan.repeat, plan.say
+    say(f"{tag} gc {regime}: timing graph, 1 + {repeat} runs")
+    with _graph_collector_pause_lifted() if regime == "on" else contextlib.nullcontext():
+        timings = {"graph": _timed(_graph_call(graph, query), repeat, plan.neo4j_pid, regime)}
+    sqlite = oracles["placement_sqlite"]
+    say(f"{tag} gc {regime}: timing Placement, 1 + {repeat} runs")
+    timings["placement_sqlite"] = _timed(_placement_call(sqlite, query), repeat, regime=regime,
+                                         sql_engine=sqlite.engine)
+    if recommended:
+        say(f"{tag} gc {regime}: timing Placement at its recommended settings, 1 + {repeat} runs")
+        sqlite.settings = RECOMMENDED_SETTINGS
+        try:
+            timings["placement_sqlite_recommended"] = _timed(_placement_call(sqlite, query), repeat, regime=regime,
+                                                             sql_engine=sqlite.engine)
+        finally:
+            sqlite.settings = {}
+    for key, oracle in oracles.items():
+        if key != "placement_sqlite":
+            say(f"{tag} gc {regime}: timing {key}, 1 + {repeat} runs")
+            timings[key] = _timed(_placement_call(oracle, query), repeat, regime=regime, sql_engine=oracle.engine)
+    return timings
 
 
 def _stats(t: Timings, all_in_process: bool = False) -> dict:
-    """Wall-time percentiles and CPU medians; ``cpu_p50_ms`` is the whole work's CPU time: this
-    process's alone when ``all_in_process`` (Placement), else plus the Neo4j JVM's (if measurable)."""
+    """Wall-time percentiles (median with the interquartile range and min-max as its spread) and CPU
+    medians; ``cpu_p50_ms`` is the whole work's CPU time: this process's alone when ``all_in_process``
+    (Placement; on a database server only this process's share), else plus the Neo4j JVM's (if measurable)."""
     stats = {
         "p50_ms": round(percentile(t.wall_ms, 50), 2),
+        "p25_ms": round(percentile(t.wall_ms, 25), 2),
+        "p75_ms": round(percentile(t.wall_ms, 75), 2),
         "p95_ms": round(percentile(t.wall_ms, 95), 2),
         "min_ms": round(min(t.wall_ms), 2),
         "max_ms": round(max(t.wall_ms), 2),
         "runs_ms": [round(x, 2) for x in t.wall_ms],
         "client_cpu_p50_ms": round(percentile(t.client_cpu_ms, 50), 2),
         "response_bytes": len(t.body),
+        "gc": t.gc_regime,
+        "gc_collections": t.gc_collections,
     }
+    if t.sql_ms is not None:
+        stats["sql_p50_ms"] = round(percentile(t.sql_ms, 50), 2)
+        stats["python_p50_ms"] = round(percentile([w - q for w, q in zip(t.wall_ms, t.sql_ms)], 50), 2)
+        stats["sql_statements"] = t.sql_statements
     if t.server_cpu_ms is not None:
         stats["server_cpu_p50_ms"] = round(percentile(t.server_cpu_ms, 50), 2)
         total = [a + b for a, b in zip(t.client_cpu_ms, t.server_cpu_ms)]
@@ -800,7 +1084,10 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Generate synthetic clouds (workbench.synthetic), load each into Neo4j and into an in-process "
             "OpenStack Placement, check that both engines give the same answer to each request shape, then time "
-            "them (Neo4j warmed up first on small clouds; then per request 1 warm-up + R runs; p50/p95). "
+            "them (Neo4j warmed up first on small clouds; then per request 1 warm-up + R runs; median, quartiles, "
+            "p95). By default on empty, 70 % full and adversarially filled clouds, with Python's cycle collector "
+            "on and paused for both engines, against Placement at its defaults and at its recommended settings "
+            "for wide trees. "
             "Neo4j: NEO4J_URI or the local server; ITS DATABASE IS EMPTIED. "
             "Sizes 100, 1000 and 10000 by default; 100000 only when asked: on a 24 GB / 2-core machine the flat "
             "cloud at 100000 took about 12 minutes (repeat 3) and 1.6 GB in this process (Placement builds every "
@@ -843,8 +1130,36 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         help="also run Placement on PostgreSQL, as in production: a throwaway server on loopback from "
         "Debian's postgresql package (workbench.comparison.postgres), checked and timed like the SQLite one",
     )
+    p.add_argument(
+        "--mariadb", action="store_true",
+        help="also run Placement on MariaDB, its most common backend: a throwaway server on loopback from "
+        "Debian's mariadb-server package (workbench.comparison.mariadb), checked and timed like the SQLite one",
+    )
+    p.add_argument(
+        "--fill", type=_fills, default=list(DEFAULT_FILLS), metavar="F[,F...]",
+        help="clouds with existing allocations: comma-separated fractions of full hosts (0: empty) and/or "
+        f"'{synthetic.ADVERSARIAL}' ({synthetic.ADVERSARIAL_FILL * 100:.0f} %% of the hosts full, those first in UUID "
+        "order); default 0,0.7,adversarial",
+    )
+    p.add_argument(
+        "--gc", choices=("on", "paused", "both"), default="both",
+        help="Python's cycle collector during the timed calls, the same for both engines: on, paused around "
+        "each call (as the graph engine pauses it around its search), or both regimes side by side (default)",
+    )
+    p.add_argument(
+        "--busy", action="store_true",
+        help="keep one core busy with a second process while timing (it stops by itself, at the latest after "
+        f"{BUSY_MAX_SECONDS:.0f} s or when the benchmark ends)",
+    )
     p.set_defaults(func=cmd_bench)
     return p
+
+
+def _fills(text: str) -> list:
+    try:
+        return [synthetic.parse_fill(part.strip()) for part in text.split(",")]
+    except ValueError as bad:
+        raise argparse.ArgumentTypeError(str(bad)) from None
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -859,14 +1174,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         try:
             with contextlib.ExitStack() as stack:
                 postgres = stack.enter_context(LocalPostgres.temporary()).url if args.postgres else None
+                mariadb = stack.enter_context(LocalMariaDB.temporary()).url if args.mariadb else None
                 results = run(
                     sizes, args.shape, args.repeat, allow_mismatch=args.allow_mismatch,
                     max_candidates=args.max_candidates, rest_load_max=args.rest_load_max, postgres=postgres,
+                    mariadb=mariadb, fills=tuple(args.fill), busy=args.busy,
+                    gc_regimes=GC_REGIMES if args.gc == "both" else (args.gc,),
                 )
         except BenchMismatch as mismatch:
             print(f"error: {mismatch}", file=sys.stderr)
             results, status = mismatch.results, 1
-        except PostgresUnavailable as missing:
+        except (PostgresUnavailable, MariaDBUnavailable) as missing:
             print(f"error: {missing}", file=sys.stderr)
             return 2
         except ImportError as missing:  # openstack-placement is the optional "oracle" extra

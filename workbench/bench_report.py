@@ -13,6 +13,10 @@ from pathlib import Path
 GRAPH_LABEL = "graph (Neo4j)"
 PLACEMENT_LABEL = "Placement (SQLite, in process)"
 POSTGRES_LABEL = "Placement (PostgreSQL, loopback)"
+MARIADB_LABEL = "Placement (MariaDB, loopback)"
+RECOMMENDED_LABEL = "Placement (recommended settings)"
+# Placement on a database server, as run with --postgres / --mariadb: result key, name.
+SERVER_DATABASES = (("placement_postgresql", "PostgreSQL"), ("placement_mariadb", "MariaDB"))
 
 
 def write(results: dict, json_path: Path | None = None, markdown_path: Path | None = None,
@@ -34,11 +38,12 @@ def write(results: dict, json_path: Path | None = None, markdown_path: Path | No
 
 
 def _result_key(r: dict) -> tuple:
-    return r["compute_nodes"], r["cloud"], r["request"]
+    # Rows written before fills and regimes existed: an empty cloud, the collector as each engine left it.
+    return r["compute_nodes"], r["cloud"], r.get("fill", "0"), r["request"], r.get("gc")
 
 
 def _load_key(r: dict) -> tuple:
-    return r["compute_nodes"], r["cloud"]
+    return r["compute_nodes"], r["cloud"], r.get("fill", "0")
 
 
 def merge(runs: list[dict]) -> dict:
@@ -64,8 +69,9 @@ def merge(runs: list[dict]) -> dict:
             values = [m.get(key) for m in (merged.get("memory") or {}, other.get("memory") or {}) if m.get(key)]
             merged.setdefault("memory", {})[key] = max(values) if values else None
     order = {r["name"]: i for i, r in enumerate(merged["requests"])}
-    merged["results"].sort(key=lambda r: (r["compute_nodes"], order.get(r["request"], 99)))
-    merged["load"].sort(key=lambda r: (r["compute_nodes"], r["cloud"]))
+    merged["results"].sort(key=lambda r: (r["compute_nodes"], order.get(r["request"], 99), r.get("fill", "0"),
+                                          r.get("gc") or ""))
+    merged["load"].sort(key=lambda r: (r["compute_nodes"], r["cloud"], r.get("fill", "0")))
     return merged
 
 
@@ -102,7 +108,7 @@ def markdown(results: dict) -> str:
     code = m.get("workbench") or {}
     lines = [
         "# Allocation candidates: graph engine (Neo4j) vs OpenStack Placement (in process, SQLite"
-        + ("; also on PostgreSQL)" if s.get("placement_postgresql") else ")"),
+        + "".join(f"; also on {name}" for key, name in SERVER_DATABASES if s.get(key)) + ")",
         "",
         f"- **Date:** {m['date']}" + (
             "; runs merged: " + ", ".join(
@@ -122,13 +128,21 @@ def markdown(results: dict) -> str:
         "Cypher call; a search's calls share one transaction and cost less): "
         f"median {rtt.get('p50')} ms, min {rtt.get('min')} ms",
         f"- **Placement settings:** {_settings(s.get('placement'))}",
+        "- **Placement's recommended settings for wide trees** (the `recommended` columns; timed only where they "
+        "cannot change the answer: `max_allocation_candidates` cuts an answer longer than itself): "
+        + "; ".join(f"`[{group}] {name} = {value}`" for group, options in (s.get("placement_recommended") or {}).items()
+                    for name, value in options.items()),
+        f"- **Cycle collector:** {s.get('gc', 'not recorded: the graph engine paused it for its search only')}",
+        f"- **Clouds in use:** fills {', '.join(s.get('fills') or ['0'])} (see below)"
+        + ("; **a second process kept one core busy while timing** (`--busy`)" if s.get("busy") else ""),
         f"- **Code:** workbench commit {code.get('commit', '?')}; uncommitted changes in workbench/engine: "
         f"{', '.join(code['engine_uncommitted_changes']) if code.get('engine_uncommitted_changes') else 'none'}",
         f"- **Timed:** "
         + (f"Neo4j first warmed up ({s['neo4j_warm_up_s']} s of every request on 20-host clouds: a fresh JVM "
            "runs the query code interpreted at first); then per request " if s.get("neo4j_warm_up_s") else "")
         + f"1 warm-up, then {s['repeat']} runs per engine (per-row `repeat` below if runs were merged). "
-        f"Graph: {s['graph_timed']}. Placement: {s['placement_timed']}. Before timing, both engines' answers "
+        f"Graph: {s['graph_timed']}. Placement: {s['placement_timed']}. Placement's SQL: "
+        f"{s.get('placement_sql', 'not measured')}. Before timing, both engines' answers "
         "were compared (`workbench.comparison.parity.compare`; with `limit`: same count, each candidate valid).",
         f"- **Memory:** {s['memory']}.",
         "",
@@ -144,31 +158,14 @@ def markdown(results: dict) -> str:
         "Clouds (`workbench.synthetic`): **flat** one provider per host; **numa** host + 2 NUMA nodes, each "
         "with a PF (5 providers per host); **shared** hosts without disk, 100 per aggregate with one sharing "
         "DISK_GB pool; **wide** host + 8 one-unit VGPU children (9 providers per host). Every tenth host has "
-        "CUSTOM_LEGACY. `{cn00000}` is the first host's UUID.",
-        "",
-        "## Latency (ms)",
-        "",
-        "Wall time per request, and CPU time per request: for the graph the median over the runs of the Python "
-        "client's plus the Neo4j JVM's CPU time (in brackets the median of each part on its own, so the parts "
-        "need not add up to the total), for Placement this process's (it runs in process). On a shared machine "
-        "the CPU figures are the steadier comparison.",
-        "",
-        "| compute nodes | cloud | request | candidates | graph p50 | graph p95 | Placement p50 | Placement p95 "
-        "| graph/Placement p50 | CPU graph (Python + Neo4j) | CPU Placement | CPU ratio | runs |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "CUSTOM_LEGACY. `{cn00000}` is the first host's UUID. **Fill** (existing allocations): `0` an empty "
+        "cloud; a fraction, that share of the hosts full (every inventory of the tree, and the host's share of "
+        "its disk pool, used to capacity by a few instances), spread over the cloud, the rest empty; "
+        "`adversarial`, 70 % of the hosts full, those first in UUID order (the order the graph pages through "
+        "trees with `limit`).",
     ]
-    for r in results["results"]:
-        g, p = r["graph"], r["placement_sqlite"]
-        graph_cpu = (
-            f"{_ms(g['cpu_p50_ms'])} ({_ms(g['client_cpu_p50_ms'])} + {_ms(g['server_cpu_p50_ms'])})"
-            if g.get("cpu_p50_ms") is not None else "–"
-        )
-        lines.append(
-            f"| {r['compute_nodes']:,} | {r['cloud']} | {r['request']} | {r['candidates']:,} | {_ms(g['p50_ms'])} "
-            f"| {_ms(g['p95_ms'])} | {_ms(p['p50_ms'])} | {_ms(p['p95_ms'])} | {_ratio(g['p50_ms'], p['p50_ms'])} "
-            f"| {graph_cpu} | {_ms(p.get('cpu_p50_ms'))} | {_plain_ratio(r.get('ratio_cpu_p50'))} "
-            f"| {r.get('repeat', s['repeat'])} |"
-        )
+    lines += _latency_section(results)
+    lines += _split_section(results)
     lines += [
         "",
         "## Where the graph engine's time goes (traced runs)",
@@ -179,11 +176,11 @@ def markdown(results: dict) -> str:
         "serialising). `Python` is the rest of the search: parsing the request, combining the groups, building "
         "the summaries; `JSON` is `json.dumps` of the body.",
         "",
-        "| compute nodes | request | total | Cypher | driver CPU | Neo4j CPU | Python | JSON "
+        "| compute nodes | fill | request | total | Cypher | driver CPU | Neo4j CPU | Python | JSON "
         "| largest query: ms (driver / Neo4j CPU ms), rows | response size graph / Placement |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    for r in results["results"]:
+    for r in _one_per_request(results["results"]):
         b = r["graph_breakdown"]
         top = max(b["queries"].items(), key=lambda kv: kv[1]["ms"]) if b["queries"] else None
         top_text = (
@@ -192,12 +189,13 @@ def markdown(results: dict) -> str:
             if top else "–"
         )
         lines.append(
-            f"| {r['compute_nodes']:,} | {r['request']} | {_ms(b['find_ms'] + b['json_ms'])} | {_ms(b['cypher_ms'])} "
+            f"| {r['compute_nodes']:,} | {r.get('fill', '0')} | {r['request']} | {_ms(b['find_ms'] + b['json_ms'])} "
+            f"| {_ms(b['cypher_ms'])} "
             f"| {_ms(b.get('cypher_client_cpu_ms'))} | {_ms(b.get('cypher_server_cpu_ms'))} "
             f"| {_ms(b['python_ms'])} | {_ms(b['json_ms'])} | {top_text} "
             f"| {_kb(r['graph']['response_bytes'])} / {_kb(r['placement_sqlite']['response_bytes'])} |"
         )
-    lines += _postgres_section(results)
+    lines += _server_sections(results)
     lines += [
         "",
         "## Loading",
@@ -205,16 +203,17 @@ def markdown(results: dict) -> str:
         "Graph: `workbench.engine.loader.load(reset=True)` (batched UNWIND over Bolt, transactions of at most "
         "10,000 providers, emptying the database first). Placement: `PlacementOracle.load_bulk`, Placement's "
         "object layer (the calls its REST handlers make, without HTTP); for small clouds also the REST API "
-        "(`PlacementOracle.load`, ~2–4 calls per provider).",
+        "(`PlacementOracle.load`, ~2–4 calls per provider); consumers through `POST /allocations`, many a call.",
         "",
-        "| compute nodes | cloud | providers | graph (s) | Placement object layer (s) | Placement REST (s) "
-        "| Python RSS peak (MB) | Neo4j RSS now / peak (MB) | Neo4j heap used (MB) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| compute nodes | cloud | fill | providers | consumers | graph (s) | Placement object layer (s) "
+        "| Placement REST (s) | Python RSS peak (MB) | Neo4j RSS now / peak (MB) | Neo4j heap used (MB) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in results["load"]:
         mem = e.get("memory") or {}
         lines.append(
-            f"| {e['compute_nodes']:,} | {e['cloud']} | {e['providers']:,} | {e['graph_s']} | {e['placement_s']} "
+            f"| {e['compute_nodes']:,} | {e['cloud']} | {e.get('fill', '0')} | {e['providers']:,} "
+            f"| {e.get('consumers', 0):,} | {e['graph_s']} | {e['placement_s']} "
             f"| {e['placement_rest_s'] if e['placement_rest_s'] is not None else '–'} "
             f"| {mem.get('python_peak_rss_mb', '–')} "
             f"| {mem.get('neo4j_rss_mb', '–')} / {mem.get('neo4j_peak_rss_mb', '–')} "
@@ -228,47 +227,155 @@ def markdown(results: dict) -> str:
         f"{memory.get('neo4j_heap_used_max_sampled_mb')} MB.",
     ]
     if results.get("skipped"):
-        lines += ["", "## Skipped", "", "| compute nodes | request | reason |", "|---:|---|---|"]
+        lines += ["", "## Skipped", "", "| compute nodes | fill | request | reason |", "|---:|---|---|---|"]
         for k in results["skipped"]:
-            lines.append(f"| {k['compute_nodes']:,} | {k['request']} | {k['reason']} |")
+            lines.append(f"| {k['compute_nodes']:,} | {k.get('fill', '0')} | {k['request']} | {k['reason']} |")
     lines += ["", "## Disagreements", ""]
     if results.get("mismatches"):
         for k in results["mismatches"]:
-            lines += [f"- **{k['compute_nodes']:,} {k['cloud']} {k['request']}** `{k['query']}`:",
+            lines += [f"- **{k['compute_nodes']:,} {k['cloud']} fill {k.get('fill', '0')} {k['request']}** `{k['query']}`:",
                       "", "```", k["difference"], "```"]
     else:
         lines.append("None: on every request timed, both engines gave the same answer.")
     return "\n".join(lines) + "\n"
 
 
-def _postgres_section(results: dict) -> list[str]:
-    """Placement on PostgreSQL, when the run had it (``workbench bench --postgres``)."""
-    timed = [r for r in results["results"] if r.get("placement_postgresql")]
-    if not timed:
-        return []
+def _row_key(r: dict) -> tuple:
+    return r["compute_nodes"], r["cloud"], r.get("fill", "0"), r["request"]
+
+
+def _one_per_request(rows: list[dict]) -> list[dict]:
+    """The first row of each (size, cloud, fill, request): what does not depend on the regime."""
+    return list({_row_key(r): r for r in reversed(rows)}.values())[::-1]
+
+
+def _regimes(results: dict) -> list:
+    found = []
+    for r in results["results"]:
+        if r.get("gc") not in found:
+            found.append(r.get("gc"))
+    return found
+
+
+def _median_spread(stats: dict | None) -> str:
+    """The median with its interquartile range (rows without quartiles: min–max)."""
+    if not stats:
+        return "–"
+    low, high = stats.get("p25_ms", stats.get("min_ms")), stats.get("p75_ms", stats.get("max_ms"))
+    return f"{_ms(stats['p50_ms'])} ({_ms(low)}–{_ms(high)})"
+
+
+def _latency_section(results: dict) -> list[str]:
+    """Wall time, the cycle-collector regimes side by side."""
+    regimes = _regimes(results)
+    by_key = {(_row_key(r), r.get("gc")): r for r in results["results"]}
+    names = {"on": "collector on", "paused": "collector paused", None: "graph paused, Placement on (old rows)"}
+    header = "| compute nodes | cloud | fill | request | candidates "
+    rule = "|---:|---|---|---|---:"
+    for regime in regimes:
+        label = names.get(regime, regime)
+        header += (f"| graph ({label}) | Placement ({label}) | Placement recommended ({label}) "
+                   f"| graph ÷ Placement's best ({label}) ")
+        rule += "|---:|---:|---:|---"
     lines = [
         "",
-        "## Placement on PostgreSQL",
+        "## Latency (ms)",
         "",
-        "The same requests of the same Placement with its database on PostgreSQL (Debian's package, a "
-        "throwaway server on loopback with default settings), as in production; its answers were checked "
-        "against the graph's too. Wall time only (PostgreSQL's CPU is in its own processes).",
+        "Wall time per request: the median of the runs with, in brackets, the interquartile range (p25–p75; "
+        "minimum, maximum, p95 and every run are in the JSON). Each cycle-collector regime side by side: "
+        "*on*, the collector runs during both engines' calls; *paused*, it is paused around each engine's "
+        "call. *Placement* is at its defaults, *recommended* at its recommended settings for wide trees "
+        "(above; – where they would cut the answer); the ratio is to the faster of the two.",
         "",
-        "| compute nodes | request | candidates | graph p50 | Placement SQLite p50 | Placement PostgreSQL p50 "
-        "| Placement PostgreSQL p95 | graph/PostgreSQL p50 |",
-        "|---:|---|---:|---:|---:|---:|---:|---|",
+        header + "|",
+        rule + "|",
     ]
-    for r in timed:
-        pg = r["placement_postgresql"]
-        lines.append(
-            f"| {r['compute_nodes']:,} | {r['request']} | {r['candidates']:,} | {_ms(r['graph']['p50_ms'])} "
-            f"| {_ms(r['placement_sqlite']['p50_ms'])} | {_ms(pg['p50_ms'])} | {_ms(pg['p95_ms'])} "
-            f"| {_ratio(r['graph']['p50_ms'], pg['p50_ms'])} |"
+    for first in _one_per_request(results["results"]):
+        line = (f"| {first['compute_nodes']:,} | {first['cloud']} | {first.get('fill', '0')} | {first['request']} "
+                f"| {first['candidates']:,} ")
+        for regime in regimes:
+            r = by_key.get((_row_key(first), regime))
+            if r is None:
+                line += "| – | – | – | – "
+                continue
+            best = min((t["p50_ms"] for t in (r["placement_sqlite"], r.get("placement_sqlite_recommended")) if t))
+            line += (f"| {_median_spread(r['graph'])} | {_median_spread(r['placement_sqlite'])} "
+                     f"| {_median_spread(r.get('placement_sqlite_recommended'))} "
+                     f"| {_ratio(r['graph']['p50_ms'], best)} ")
+        lines.append(line + "|")
+    return lines
+
+
+def _split_section(results: dict) -> list[str]:
+    """Per row: CPU, Placement's SQL vs Python, memory, collections, the busy core."""
+    lines = [
+        "",
+        "## CPU, Placement's SQL and Python, memory",
+        "",
+        "CPU time per request: for the graph the median over the runs of the Python client's plus the Neo4j "
+        "JVM's CPU time (in brackets the median of each part on its own, so the parts need not add up), for "
+        "Placement this process's (it runs in process). On a shared machine the CPU figures are the steadier "
+        "comparison. Placement's *SQL* is the median time inside the database driver's `execute` "
+        "(SQLAlchemy events; on SQLite a lower bound), *Python* the median of the rest. *Peak Python MB*: "
+        "the most Python memory allocated during one call (tracemalloc; the JVM's memory is under Loading). "
+        "*Collections*: cycle collections during the timed runs (graph / Placement).",
+        "",
+        "| compute nodes | fill | request | gc | CPU graph (Python + Neo4j) | CPU Placement | CPU ratio "
+        "| Placement SQL / Python (statements) | peak Python MB graph / Placement | collections | busy core "
+        "| runs |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["results"]:
+        g, p = r["graph"], r["placement_sqlite"]
+        graph_cpu = (
+            f"{_ms(g['cpu_p50_ms'])} ({_ms(g['client_cpu_p50_ms'])} + {_ms(g['server_cpu_p50_ms'])})"
+            if g.get("cpu_p50_ms") is not None else "–"
         )
-    loads = [e for e in results["load"] if e.get("placement_postgresql_s") is not None]
-    if loads:
-        lines += ["", "Loading Placement on PostgreSQL (object layer): " + "; ".join(
-            f"{e['compute_nodes']:,} {e['cloud']} {e['placement_postgresql_s']} s" for e in loads) + "."]
+        split = (f"{_ms(p['sql_p50_ms'])} / {_ms(p['python_p50_ms'])} ({p['sql_statements']})"
+                 if p.get("sql_p50_ms") is not None else "–")
+        busy = r.get("busy") or {}
+        lines.append(
+            f"| {r['compute_nodes']:,} | {r.get('fill', '0')} | {r['request']} | {r.get('gc') or '–'} | {graph_cpu} "
+            f"| {_ms(p.get('cpu_p50_ms'))} | {_plain_ratio(r.get('ratio_cpu_p50'))} | {split} "
+            f"| {g.get('peak_python_mb', '–')} / {p.get('peak_python_mb', '–')} "
+            f"| {g.get('gc_collections', '–')} / {p.get('gc_collections', '–')} "
+            f"| {busy.get('cpu_share', '–') if busy else '–'} | {r.get('repeat', results['settings']['repeat'])} |"
+        )
+    return lines
+
+
+def _server_sections(results: dict) -> list[str]:
+    """Placement on PostgreSQL / MariaDB, when the run had them (``--postgres``, ``--mariadb``)."""
+    lines: list[str] = []
+    for key, name in SERVER_DATABASES:
+        timed = [r for r in results["results"] if r.get(key)]
+        if not timed:
+            continue
+        lines += [
+            "",
+            f"## Placement on {name}",
+            "",
+            f"The same requests of the same Placement with its database on {name} (Debian's package, a "
+            "throwaway server on loopback with default settings), as in production; its answers were checked "
+            f"against the graph's too. Wall time; *SQL* is the time inside the driver's `execute` (which reads "
+            f"the whole result), the rest is Placement's Python. {name}'s CPU is in its own processes.",
+            "",
+            f"| compute nodes | fill | request | gc | candidates | graph p50 | Placement SQLite p50 | Placement {name} "
+            f"p50 (p25–p75) | {name}: SQL / Python | graph/{name} p50 |",
+            "|---:|---|---|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in timed:
+            db = r[key]
+            split = f"{_ms(db['sql_p50_ms'])} / {_ms(db['python_p50_ms'])}" if db.get("sql_p50_ms") is not None else "–"
+            lines.append(
+                f"| {r['compute_nodes']:,} | {r.get('fill', '0')} | {r['request']} | {r.get('gc') or '–'} "
+                f"| {r['candidates']:,} | {_ms(r['graph']['p50_ms'])} | {_ms(r['placement_sqlite']['p50_ms'])} "
+                f"| {_median_spread(db)} | {split} | {_ratio(r['graph']['p50_ms'], db['p50_ms'])} |"
+            )
+        loads = [e for e in results["load"] if e.get(f"{key}_s") is not None]
+        if loads:
+            lines += ["", f"Loading Placement on {name} (object layer): " + "; ".join(
+                f"{e['compute_nodes']:,} {e['cloud']} fill {e.get('fill', '0')} {e[f'{key}_s']} s" for e in loads) + "."]
     return lines
 
 
@@ -299,13 +406,16 @@ def plot(results: dict, path: Path, sizes: list[int] | None = None) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     order = [r["name"] for r in results["requests"]]
+    results = dict(results, results=_plotted(results["results"]))
     sizes = sorted(sizes or {r["compute_nodes"] for r in results["results"]}) or [0]
     engines = [
         (key, label, colour)
         for key, label, colour in (
             ("graph", GRAPH_LABEL, "#1f5fa0"),
             ("placement_sqlite", PLACEMENT_LABEL, "#c0392b"),
+            ("placement_sqlite_recommended", RECOMMENDED_LABEL, "#e8a09a"),
             ("placement_postgresql", POSTGRES_LABEL, "#2b8a3e"),
+            ("placement_mariadb", MARIADB_LABEL, "#b7791f"),
         )
         if any(r.get(key) for r in results["results"])
     ]
@@ -319,7 +429,7 @@ def plot(results: dict, path: Path, sizes: list[int] | None = None) -> None:
     for ax, size in zip(axes.flat, sizes):
         points = sorted(
             (r for r in results["results"] if r["compute_nodes"] == size),
-            key=lambda r: order.index(r["request"]) if r["request"] in order else len(order),
+            key=lambda r: (order.index(r["request"]) if r["request"] in order else len(order), r.get("fill", "0")),
         )
         for i, (key, label, colour) in enumerate(engines):
             ys = [row - 0.4 + bar * (i + 0.5) for row, r in enumerate(points) if r.get(key)]
@@ -330,7 +440,8 @@ def plot(results: dict, path: Path, sizes: list[int] | None = None) -> None:
                 ax.text(r["graph"]["p50_ms"] * 1.08, row - 0.4 + bar / 2, f"{r['ratio_p50']:.2g}×",
                         va="center", fontsize=14, color="#1f5fa0")
         ax.set_yticks(range(len(points)))
-        ax.set_yticklabels([f"{r['request']}\n{r['candidates']:,} cand." for r in points], fontsize=14)
+        ax.set_yticklabels([f"{r['request']}" + (f" (fill {r['fill']})" if r.get("fill", "0") != "0" else "")
+                            + f"\n{r['candidates']:,} cand." for r in points], fontsize=14)
         ax.invert_yaxis()
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
@@ -349,13 +460,22 @@ def plot(results: dict, path: Path, sizes: list[int] | None = None) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=len(handles) or 1, fontsize=13, frameon=False)
     fig.suptitle(
         "GET /allocation_candidates: p50 latency per request (log scale; the number is graph ÷ Placement)\n"
-        f"{m['date'][:10]}  ·  {m['cpu_model']}, {m['cores']} cores  ·  Neo4j {m['neo4j_version']}  ·  "
+        + {"paused": "gc paused for both  ·  ", "on": "gc on for both  ·  "}.get(
+            next((r.get("gc") for r in results["results"]), None), "")
+        + f"{m['date'][:10]}  ·  {m['cpu_model']}, {m['cores']} cores  ·  Neo4j {m['neo4j_version']}  ·  "
         f"Placement {m['placement_version']}",
         fontsize=14,
     )
     fig.tight_layout(rect=(0, 0.05, 1, 0.93))
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _plotted(rows: list[dict]) -> list[dict]:
+    """One regime per chart: the collector paused for both engines where the run had it."""
+    regimes = {r.get("gc") for r in rows}
+    shown = "paused" if "paused" in regimes else next(iter(regimes), None)
+    return [r for r in rows if r.get("gc") == shown]
 
 
 def _ms_tick(value: float, _position) -> str:
