@@ -20,9 +20,10 @@ import neo4j
 from workbench import bench
 from workbench.graphdb import server
 from workbench.api import serve
+from workbench.comparison import placement_serve
 from workbench.conformance import run as conformance
 from workbench.graphdb.db import Graph, Neo4jUnavailable
-from workbench.engine import allocations, candidates, loader, quotas, why_not
+from workbench.engine import allocations, candidates, loader, providers, quotas, why_not
 from workbench.engine.errors import PlacementError
 from workbench.engine.providers import format_trees, provider_trees
 from workbench.scenario import ScenarioError, load_file
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_server_parser(sub)
     bench.add_bench_parser(sub)
     serve.add_serve_parser(sub)
+    placement_serve.add_placement_serve_parser(sub)
     conformance.add_conformance_parser(sub)
 
     p = sub.add_parser("lab", help="start Neo4j, load the demo cloud and open JupyterLab on the notebooks")

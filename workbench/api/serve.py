@@ -37,7 +37,7 @@ class ServeError(RuntimeError):
     """The server cannot start; the message says why and what to do."""
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
     """Fail early, in words, rather than with gunicorn's retry loop."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,41 +72,57 @@ def _echo(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def make_server(host: str, port: int, workers: int, access_log: bool = False):
-    """A gunicorn application serving ``make_app`` over ``Graph.connect()`` (not yet running)."""
-    from gunicorn.app.base import BaseApplication
+def gunicorn_server(
+    host: str, port: int, workers: int, build_app, title: str, detail: str, name: str, access_log: bool = False
+):
+    """A gunicorn application (not yet running) serving the WSGI app ``build_app()`` makes in each worker.
 
-    from workbench.api.app import make_app, make_conf
+    Shared by ``workbench serve`` and ``workbench placement-serve`` so both are served alike: the same
+    worker class, threads per worker and timeouts. Once it listens it prints ``title``, ``detail`` and the
+    URL; on loopback, requests must name a loopback host (:func:`loopback_hosts_only`).
+    """
+    from gunicorn.app.base import BaseApplication
 
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
 
-    class PlacementServer(BaseApplication):
+    class Server(BaseApplication):
         def load_config(self):
             settings = {
                 "bind": f"{host}:{port}" if ":" not in host else f"[{host}]:{port}",
                 "workers": workers,
                 "worker_class": "gthread",
                 "threads": THREADS_PER_WORKER,
-                "proc_name": "workbench-placement",
+                "proc_name": name,
                 "loglevel": "warning",
                 "accesslog": "-" if access_log else None,
                 "graceful_timeout": 10,
                 "when_ready": lambda _arbiter: _echo(
-                    f"Placement API (noauth2, microversions 1.0-1.39) at {url}  "
-                    f"({workers} worker{'s' * (workers != 1)}; Ctrl-C or SIGTERM stops it)"
+                    f"{title} {detail} at {url}  ({workers} worker{'s' * (workers != 1)}; Ctrl-C or SIGTERM stops it)"
                 ),
-                "on_exit": lambda _arbiter: _echo("Placement API stopped"),
+                "on_exit": lambda _arbiter: _echo(f"{title} stopped"),
             }
             for key, value in settings.items():
                 self.cfg.set(key, value)
 
         def load(self):
-            # In each worker, after the fork; the graph connects on first use.
-            app = make_app(make_conf(), Graph.connect)
+            # In each worker, after the fork.
+            app = build_app()
             # Listening elsewhere was asked for explicitly: the Host names are then the operator's.
             return loopback_hosts_only(app, port) if host in ("127.0.0.1", "::1", "localhost") else app
 
-    return PlacementServer()
+    return Server()
+
+
+def make_server(host: str, port: int, workers: int, access_log: bool = False):
+    """A gunicorn application serving ``make_app`` over ``Graph.connect()`` (not yet running)."""
+
+    def build_app():
+        from workbench.api.app import make_app, make_conf
+
+        return make_app(make_conf(), Graph.connect)  # the graph connects on first use
+
+    detail = "(noauth2, microversions 1.0-1.39)"
+    return gunicorn_server(host, port, workers, build_app, "Placement API", detail, "workbench-placement", access_log)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -117,7 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _echo("checking Neo4j...")
         with Graph.connect() as graph:
             _echo(f"Neo4j at {graph.uri}")
-        _check_port_free(args.host, args.port)
+        check_port_free(args.host, args.port)
     except ServeError as error:
         _echo(f"error: {error}")
         return 2
