@@ -19,11 +19,10 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
 
+from workbench.comparison.throwaway import temporary_server
 from workbench.graphdb.server import free_port
 
 START_TIMEOUT_S = 60.0
@@ -114,20 +113,9 @@ class LocalMariaDB:
         self.process = None
 
     @classmethod
-    @contextlib.contextmanager
-    def temporary(cls) -> Iterator["LocalMariaDB"]:
+    def temporary(cls) -> contextlib.AbstractContextManager["LocalMariaDB"]:
         """A server in a temporary directory, stopped and removed afterwards."""
-        home = Path(tempfile.mkdtemp(prefix="workbench-mariadb-"))
-        if os.geteuid() == 0:
-            home.chmod(0o755)
-        server = cls(home / "server")
-        try:
-            yield server.start()
-        finally:
-            try:
-                server.stop()
-            finally:
-                shutil.rmtree(home, ignore_errors=True)
+        return temporary_server(lambda home: cls(home / "server"), prefix="workbench-mariadb-")
 
 
 def _tail(log: Path, lines: int = 20) -> str:

@@ -19,10 +19,9 @@ import glob
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
+from workbench.comparison.throwaway import temporary_server
 from workbench.graphdb.server import free_port
 
 SUPERUSER = "workbench"
@@ -82,17 +81,6 @@ class LocalPostgres:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     @classmethod
-    @contextlib.contextmanager
-    def temporary(cls) -> Iterator["LocalPostgres"]:
+    def temporary(cls) -> contextlib.AbstractContextManager["LocalPostgres"]:
         """A server in a temporary directory, stopped and removed afterwards."""
-        home = Path(tempfile.mkdtemp(prefix="workbench-postgres-"))
-        if os.geteuid() == 0:
-            home.chmod(0o755)
-        server = cls(home / "cluster")
-        try:
-            yield server.start()
-        finally:
-            try:
-                server.stop()
-            finally:
-                shutil.rmtree(home, ignore_errors=True)
+        return temporary_server(lambda home: cls(home / "cluster"), prefix="workbench-postgres-")
