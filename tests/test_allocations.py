@@ -28,7 +28,7 @@ import pytest
 
 from workbench.engine import allocations as alloc
 from workbench.engine import consumers
-from workbench.engine import loader, reshaper
+from workbench.engine import loader, reshaper, usages
 from workbench.engine.errors import CONCURRENT_UPDATE, BadRequest, Conflict, NotFound
 from workbench.scenario import parse
 
@@ -77,7 +77,7 @@ def generations(graph) -> dict[str, int]:
 
 
 def used(graph, rp: str) -> dict[str, int]:
-    return alloc.provider_usages(graph, rp)["usages"]
+    return usages.provider_usages(graph, rp)["usages"]
 
 
 def state(graph) -> dict:
@@ -334,32 +334,32 @@ def test_usages_grouped_by_consumer_type(cloud):
 
     # Placement 1.38: per consumer type, the sum per class and the number of
     # distinct consumers of that type (not one count per class).
-    assert alloc.usages(cloud, "demo") == {
+    assert usages.usages_by_consumer_type(cloud, "demo") == {
         "usages": {
             "INSTANCE": {"VCPU": 3, "MEMORY_MB": 512, "DISK_GB": 10, "consumer_count": 2},
             "MIGRATION": {"VCPU": 1, "consumer_count": 1},
         }
     }
-    assert alloc.usages(cloud, "demo", "alice") == {
+    assert usages.usages_by_consumer_type(cloud, "demo", "alice") == {
         "usages": {
             "INSTANCE": {"VCPU": 2, "MEMORY_MB": 512, "consumer_count": 1},
             "MIGRATION": {"VCPU": 1, "consumer_count": 1},
         }
     }
-    assert alloc.usages(cloud, "research") == {"usages": {"INSTANCE": {"VCPU": 3, "consumer_count": 1}}}
-    assert alloc.usages(cloud, "nobody") == {"usages": {}}
+    assert usages.usages_by_consumer_type(cloud, "research") == {"usages": {"INSTANCE": {"VCPU": 3, "consumer_count": 1}}}
+    assert usages.usages_by_consumer_type(cloud, "nobody") == {"usages": {}}
 
 
 def test_provider_usages(cloud):
     alloc.set_allocations(cloud, new_consumer(), {CN1: {"VCPU": 2}}, "demo", "alice")
     alloc.set_allocations(cloud, new_consumer(), {CN1: {"VCPU": 3, "MEMORY_MB": 256}}, "demo", "bob")
-    body = alloc.provider_usages(cloud, CN1)
+    body = usages.provider_usages(cloud, CN1)
     # Two writes touched cn1, starting from generation 0.
     assert body == {"resource_provider_generation": 2, "usages": {"VCPU": 5, "MEMORY_MB": 256}}
     # Every inventory is listed, unused ones with 0.
-    assert alloc.provider_usages(cloud, PARKED)["usages"] == {"CUSTOM_BAREMETAL_GOLD": 0}
+    assert usages.provider_usages(cloud, PARKED)["usages"] == {"CUSTOM_BAREMETAL_GOLD": 0}
     with pytest.raises(NotFound) as caught:
-        alloc.provider_usages(cloud, str(uuid.UUID(int=99)))
+        usages.provider_usages(cloud, str(uuid.UUID(int=99)))
     assert caught.value.status == 404
 
 

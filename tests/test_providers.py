@@ -187,7 +187,7 @@ class Both:
         allocations.delete_allocations(self.graph, consumer)
 
     def usages(self, uuid):
-        ours = allocations.provider_usages(self.graph, uuid)
+        ours = usages.provider_usages(self.graph, uuid)
         theirs = self.oracle.provider_usages(uuid)
         assert ours == theirs
         return ours

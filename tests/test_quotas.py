@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from workbench.engine import allocations, candidates, loader, quotas
+from workbench.engine import allocations, candidates, loader, quotas, usages
 from workbench.engine.errors import Conflict, PlacementError
 from workbench.engine.quotas import QuotaExceeded
 from workbench.scenario import ScenarioError, parse
@@ -47,7 +47,7 @@ def new_uuid():
 
 
 def held(graph, project, rc, user=None):
-    usage = allocations.usages(graph, project, user)["usages"]
+    usage = usages.usages_by_consumer_type(graph, project, user)["usages"]
     return sum(group.get(rc, 0) for group in usage.values())
 
 

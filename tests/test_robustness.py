@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from workbench import cli
-from workbench.engine import allocations, candidates, loader, quotas
+from workbench.engine import allocations, candidates, loader, quotas, usages
 from workbench.engine.candidates import SEARCH_TOO_LARGE
 from workbench.engine.errors import BadRequest, Conflict, PlacementError
 from workbench.engine.providers import create_provider
@@ -184,7 +184,7 @@ def test_a_whole_provider_claim_on_a_huge_allocation_ratio_takes_what_an_allocat
     assert taken == {huge: {"VCPU": 2147483647}}
     # Later claims in the project still work (they failed with "long overflow"), and add up.
     allocations.claim(cloud, new_uuid(), "resources=VCPU:1", "bigproject", "alice")
-    usage = allocations.usages(cloud, "bigproject")["usages"]
+    usage = usages.usages_by_consumer_type(cloud, "bigproject")["usages"]
     assert sum(group.get("VCPU", 0) for group in usage.values()) == 2147483647 + 1
 
 

@@ -23,7 +23,7 @@ from workbench.api import serve
 from workbench.comparison import placement_serve
 from workbench.conformance import run as conformance
 from workbench.graphdb.db import Graph, Neo4jUnavailable
-from workbench.engine import allocations, candidates, loader, providers, quotas, why_not
+from workbench.engine import allocations, candidates, loader, providers, quotas, usages, why_not
 from workbench.engine.errors import PlacementError
 from workbench.engine.providers import format_trees, provider_trees
 from workbench.scenario import ScenarioError, load_file
@@ -320,7 +320,7 @@ def cmd_release(args) -> int:
 
 def cmd_usages(args) -> int:
     with _graph() as graph:
-        print(json.dumps(allocations.usages(graph, args.project, args.user), indent=2, sort_keys=True))
+        print(json.dumps(usages.usages_by_consumer_type(graph, args.project, args.user), indent=2, sort_keys=True))
     return 0
 
 

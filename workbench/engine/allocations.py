@@ -149,23 +149,6 @@ RETURN rp.generation AS generation, c.uuid AS consumer, c.generation AS consumer
        inv.resource_class AS resource_class, a.used AS used
 """
 
-USAGES = """
-// GET /usages: what a project (and optionally one user) holds, per consumer
-// type and resource class, and which consumers hold it.
-MATCH (c:Consumer {project_id: $project})-[a:CONSUMES]->(inv:Inventory)
-WHERE $user IS NULL OR c.user_id = $user
-RETURN coalesce(c.consumer_type, $unknown) AS consumer_type, inv.resource_class AS resource_class,
-       sum(a.used) AS used, collect(DISTINCT c.uuid) AS consumers
-"""
-
-PROVIDER_USAGES = """
-MATCH (rp:Provider {uuid: $uuid})
-OPTIONAL MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
-OPTIONAL MATCH (inv)<-[a:CONSUMES]-(:Consumer)
-RETURN rp.generation AS generation, inv.resource_class AS resource_class, coalesce(sum(a.used), 0) AS used
-"""
-
-
 # -- writing --------------------------------------------------------------------------------
 
 
@@ -397,29 +380,6 @@ def provider_allocations(graph: Graph, provider_uuid: str) -> dict:
             entry["resources"][row["resource_class"]] = row["used"]
             entry["consumer_generation"] = row["consumer_generation"]
     return {"resource_provider_generation": rows[0]["generation"], "allocations": held}
-
-
-def usages(graph: Graph, project: str, user: str | None = None) -> dict:
-    """``GET /usages?project_id=..[&user_id=..]`` (1.38: grouped by consumer type)."""
-    grouped: dict[str, dict] = {}
-    holders: dict[str, set[str]] = collections.defaultdict(set)
-    for row in graph.read(USAGES, project=project, user=user, unknown=UNKNOWN_TYPE):
-        grouped.setdefault(row["consumer_type"], {})[row["resource_class"]] = row["used"]
-        holders[row["consumer_type"]].update(row["consumers"])
-    for consumer_type, consumers in holders.items():
-        grouped[consumer_type]["consumer_count"] = len(consumers)
-    return {"usages": grouped}
-
-
-def provider_usages(graph: Graph, provider_uuid: str) -> dict:
-    """``GET /resource_providers/{uuid}/usages``."""
-    rows = graph.read(PROVIDER_USAGES, uuid=provider_uuid)
-    if not rows:
-        raise NotFound(f"No resource provider with uuid {provider_uuid} found")
-    return {
-        "resource_provider_generation": rows[0]["generation"],
-        "usages": {r["resource_class"]: r["used"] for r in rows if r["resource_class"]},
-    }
 
 
 def claim(
