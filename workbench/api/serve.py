@@ -150,9 +150,14 @@ def add_serve_parser(sub) -> None:
         "the token is believed ('x-auth-token: admin' is an admin; 'user:project' a user), so it "
         "listens on 127.0.0.1 unless --host says otherwise. Neo4j: NEO4J_URI or the local server.",
     )
+    add_server_options(p, DEFAULT_PORT)
+    p.set_defaults(func=cmd_serve)
+
+
+def add_server_options(p: argparse.ArgumentParser, default_port: int) -> None:
+    """The options both services take, so that they are served alike."""
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=int, default=default_port, help=f"port (default {default_port})")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--access-log", action="store_true", help="log each request on stdout")
-    p.set_defaults(func=cmd_serve)
 

@@ -185,23 +185,14 @@ def _postgres_copy(rt: _Runtime, server: str, name: str):
     """A new database ``name`` on ``server``, copied from the template made
     (once per server and process) like the SQLite one: Placement's schema,
     then its standard traits and resource classes."""
-    from placement import deploy
-    from placement.db.sqlalchemy import migration
-    from placement.objects import resource_class, trait
-
     if server not in _POSTGRES_TEMPLATES_MADE:
         _postgres_admin(
             server, f"DROP DATABASE IF EXISTS {_POSTGRES_TEMPLATE}", f"CREATE DATABASE {_POSTGRES_TEMPLATE}"
         )
         template = rt.create_engine(f"{server}/{_POSTGRES_TEMPLATE}")
-        migration.create_schema(template)
-        reset = rt.context_manager.patch_engine(template)
         try:
-            trait._TRAITS_SYNCED = False
-            resource_class._RESOURCE_CLASSES_SYNCED = False
-            deploy.update_database(rt.conf)
+            _build_placement_database(rt, template)
         finally:
-            reset()
             template.dispose()  # a template must have no open connections to be copied
         _POSTGRES_TEMPLATES_MADE.add(server)
     _postgres_admin(server, f'CREATE DATABASE "{name}" TEMPLATE {_POSTGRES_TEMPLATE}')
@@ -224,12 +215,19 @@ def _mariadb_database(rt: _Runtime, server: str, name: str):
     :mod:`workbench.comparison.mariadb`), built like the SQLite template:
     Placement's schema, then its standard traits and resource classes. MariaDB
     has no template databases; building one takes about a second."""
+    _mariadb_admin(server, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    engine = rt.create_engine(f"{server}/{name}?charset=utf8mb4")
+    _build_placement_database(rt, engine)
+    return engine
+
+
+def _build_placement_database(rt: _Runtime, engine) -> None:
+    """Placement's schema on an empty database, then its standard traits and resource classes (the sync
+    Placement runs at start-up, forced to run again for this database)."""
     from placement import deploy
     from placement.db.sqlalchemy import migration
     from placement.objects import resource_class, trait
 
-    _mariadb_admin(server, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    engine = rt.create_engine(f"{server}/{name}?charset=utf8mb4")
     migration.create_schema(engine)
     reset = rt.context_manager.patch_engine(engine)
     try:
@@ -238,7 +236,6 @@ def _mariadb_database(rt: _Runtime, server: str, name: str):
         deploy.update_database(rt.conf)
     finally:
         reset()
-    return engine
 
 
 @dataclasses.dataclass

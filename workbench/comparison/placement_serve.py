@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench.api.serve import DEFAULT_HOST, ServeError, _echo, check_port_free, gunicorn_server
+from workbench.api.serve import ServeError, _echo, add_server_options, check_port_free, gunicorn_server
 from workbench.graphdb.server import free_port
 
 DEFAULT_PORT = 8779  # next to the graph's 8778
@@ -143,13 +143,10 @@ def add_placement_serve_parser(sub) -> None:
         "with --postgres. Listens on 127.0.0.1 unless --host says otherwise; the database is removed "
         "when it stops (Ctrl-C or SIGTERM).",
     )
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    add_server_options(p, DEFAULT_PORT)
     p.add_argument("--postgres", action="store_true",
                    help="a throwaway PostgreSQL instead of SQLite (for concurrent writers: with SQLite, "
                    "one of two claims made at once may get 500 'database is locked')")
-    p.add_argument("--access-log", action="store_true", help="log each request on stdout")
     p.set_defaults(func=cmd_placement_serve)
 
 
