@@ -10,6 +10,7 @@ NEO4J_URI before any notebook kernel starts.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,22 @@ def graph(session_graph) -> Graph:
 def scenario_graph(session_graph):
     """``scenario_graph(path)`` -> (graph, scenario) loaded from a scenario file; read-only use."""
     return session_graph.with_scenario
+
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A real Chromium (Debian's, never a downloaded build) driven by Playwright; skipped, saying why,
+    when either is missing."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the Python package 'playwright' is not installed (pip install playwright)"
+    )
+    if not CHROMIUM:
+        pytest.skip("no Chromium found (apt-get install chromium, or set WORKBENCH_CHROMIUM to its path)")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's own sandbox refuses to start.
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

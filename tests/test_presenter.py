@@ -34,18 +34,10 @@ from workbench.graphdb.server import LocalNeo4j, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 VIEWPORT = {"width": 1280, "height": 720}  # a projector
 READABLE_PX = 12
 CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front (others stay in the page, hidden)
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the Python package 'playwright' is not installed (pip install playwright)"
-)
-if not CHROMIUM:
-    pytest.skip(
-        "no Chromium found (apt-get install chromium, or set WORKBENCH_CHROMIUM to its path)", allow_module_level=True
-    )
 
 # The builder's status line says "<n> allocation candidates".
 COUNT_SHOWN = "n => document.querySelector('.wb-status').textContent.trim() === n + ' allocation candidates'"
@@ -117,14 +109,6 @@ def lab(tmp_path_factory):
         if server.status().running:  # the builder check has stopped it already
             server.stop()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's own sandbox refuses to start.
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 class LabPage:

@@ -226,37 +226,30 @@ def test_cross_origin_bolt_websocket_cannot_run_anything_without_the_password(se
 # ---- the Neo4j Browser, as `server status` prints it
 
 
-def test_the_printed_browser_url_logs_in_and_calls_nothing_outside(server):
+def test_the_printed_browser_url_logs_in_and_calls_nothing_outside(server, browser):
     """The Browser opens from the URL `server status` prints with the user filled in, logs in with the
     password, and (thanks to the Content-Security-Policy we set) makes no request beyond 127.0.0.1: on
     conference Wi-Fi nothing may load from the network."""
-    import shutil
-
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    chromium = os.environ.get("WORKBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no Chromium (apt-get install chromium)")
     _user, password = server.credentials()
     outside: list[str] = []
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
 
-        def only_loopback(route):
-            # A request the page's CSP blocks never gets here; one that would leave the machine does.
-            if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
-                return route.continue_()
-            outside.append(route.request.url)
-            return route.abort()
+    def only_loopback(route):
+        # A request the page's CSP blocks never gets here; one that would leave the machine does.
+        if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
 
-        page.route("**/*", only_loopback)
-        page.goto(server.status().browser_url)
-        username = page.locator("input[data-testid='username']")
-        username.wait_for(timeout=60_000)
-        assert username.input_value() == "neo4j"
-        page.locator("input[data-testid='password']").fill(password)
-        page.locator("button[data-testid='connect']").click()
-        page.get_by_text("You are connected as user").wait_for(timeout=60_000)
-        page.wait_for_timeout(3000)  # telemetry and fonts would be asked for by now
-        browser.close()
+    page.route("**/*", only_loopback)
+    page.goto(server.status().browser_url)
+    username = page.locator("input[data-testid='username']")
+    username.wait_for(timeout=60_000)
+    assert username.input_value() == "neo4j"
+    page.locator("input[data-testid='password']").fill(password)
+    page.locator("button[data-testid='connect']").click()
+    page.get_by_text("You are connected as user").wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)  # telemetry and fonts would be asked for by now
+    context.close()
     assert outside == []

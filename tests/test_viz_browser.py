@@ -9,7 +9,6 @@ Screenshots are kept in ``test-artifacts/`` (git-ignored) for a human to look at
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -23,24 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 NUMA = "data/fixtures/numa_network.yaml"
 QUERY = "resources_CPU=VCPU:1&resources_FPGA=FPGA:1&group_policy=none&same_subtree=_CPU,_FPGA"
-CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the Python package 'playwright' is not installed (pip install playwright)"
-)
-if not CHROMIUM:
-    pytest.skip(
-        "no Chromium found (apt-get install chromium, or set WORKBENCH_CHROMIUM to its path)", allow_module_level=True
-    )
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's own sandbox refuses to start.
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 class OfflinePage:
