@@ -1,8 +1,7 @@
 """The route table: Placement's 19 routes, each method to its handler.
 
 A handler is named ``"module.function"`` under :mod:`workbench.api.handlers`
-and imported on first use, so a route whose module is still being written
-answers 501 and the rest of the API works. A known path with a method it
+and resolved when the router is built. A known path with a method it
 does not take gets 405 with ``Allow``; an unknown path 404. Versions are
 the handlers' business (``version_handler``): a route below the version
 that introduced it is a 404 from the handler, after the 405 check, as in
@@ -83,19 +82,9 @@ ROUTES: dict[str, dict[str, str]] = {
 
 
 def resolve(name: str) -> Callable:
-    """The handler function ``"module.function"``, or a 501 naming what is missing."""
+    """The handler function ``"module.function"`` of :mod:`workbench.api.handlers`."""
     module_name, _dot, function = name.partition(".")
-    qualified = f"{HANDLERS_PACKAGE}.{module_name}"
-    try:
-        module = importlib.import_module(qualified)
-    except ModuleNotFoundError as exc:
-        if exc.name != qualified:  # the module exists but something it imports does not
-            raise
-        module = None
-    func = getattr(module, function, None)
-    if func is None:
-        raise http_error(501, f"{qualified}.{function} is not implemented yet")
-    return func
+    return getattr(importlib.import_module(f"{HANDLERS_PACKAGE}.{module_name}"), function)
 
 
 class Router:
@@ -105,7 +94,8 @@ class Router:
         self.mapper = routes.Mapper()
         for path, methods in declarations.items():
             for method, target in methods.items():
-                self.mapper.connect(path, action=target, conditions={"method": [method]})
+                # Resolved once here, not on every request.
+                self.mapper.connect(path, action=resolve(target), conditions={"method": [method]})
             # Matched only when no method above did: the 405.
             self.mapper.connect(path, action=None, allowed=", ".join(methods))
 
@@ -121,9 +111,9 @@ class Router:
         match = self.mapper.match(environ=environ)
         if match is None:
             raise http_error(404)
-        target, allowed = match.pop("action"), match.pop("allowed", None)
-        if target is None:
+        handler, allowed = match.pop("action"), match.pop("allowed", None)
+        if handler is None:
             not_allowed = http_error(405, "The method specified is not allowed for this resource.", headers={"allow": allowed})
             return not_allowed(environ, start_response)
         environ["wsgiorg.routing_args"] = ((), match)
-        return resolve(target)(environ, start_response)
+        return handler(environ, start_response)

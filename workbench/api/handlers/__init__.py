@@ -55,8 +55,7 @@ with the schema chosen from ``req.version``; query strings:
 ``util.validate_query_params(req, schema)``. Several implementations of one
 route by version: ``microversion.by_version(("1.0", "1.6", old), ("1.7", None, new))``.
 
-The route table (:mod:`workbench.api.routes`) imports these modules lazily
-and answers 501 for a function that does not exist yet. It expects
+The route table (:mod:`workbench.api.routes`) names the handlers with
 Placement's handler names:
 
 * ``root.home``
@@ -65,16 +64,16 @@ Placement's handler names:
 * ``trait``: list_traits, get_trait, put_trait, delete_trait,
   list_traits_for_resource_provider, update_traits_for_resource_provider,
   delete_traits_for_resource_provider
-* ``resource_provider`` (H3): list_resource_providers, create_resource_provider,
+* ``resource_provider``: list_resource_providers, create_resource_provider,
   get_resource_provider, update_resource_provider, delete_resource_provider
-* ``inventory`` (H3): get_inventories, create_inventory, set_inventories,
+* ``inventory``: get_inventories, create_inventory, set_inventories,
   delete_inventories, get_inventory, update_inventory, delete_inventory
-* ``aggregate`` (H3): get_aggregates, set_aggregates
-* ``usage`` (H3): list_usages (per provider), get_total_usages (``/usages``)
-* ``allocation`` (H4): list_for_resource_provider, set_allocations (POST
+* ``aggregate``: get_aggregates, set_aggregates
+* ``usage``: list_usages (per provider), get_total_usages (``/usages``)
+* ``allocation``: list_for_resource_provider, set_allocations (POST
   /allocations), list_for_consumer, set_allocations_for_consumer, delete_allocations
-* ``reshaper`` (H4): reshape
-* ``allocation_candidate`` (H5): list_allocation_candidates
+* ``reshaper``: reshape
+* ``allocation_candidate``: list_allocation_candidates
 
 Trying a handler: ``make_app(make_conf(), graph)`` is a WSGI app; WebOb's
 ``webob.Request.blank(path, headers={"x-auth-token": "admin",
