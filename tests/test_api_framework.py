@@ -21,7 +21,6 @@ import urllib.request
 
 import pytest
 import webob
-import webob.exc
 
 from workbench.api.app import make_app, make_conf
 from workbench.engine import providers
