@@ -481,7 +481,7 @@ def _traced_run(graph: Graph, query: str, server_pid: int | None = None) -> dict
         entry["ms"] += step.milliseconds
         entry["rows"] += step.rows
         entry["calls"] += 1
-        pending = cpu_by_cypher.get(step.cypher)
+        pending = cpu_by_cypher.get(step.text)
         client, server = pending.pop(0) if pending else (None, None)
         entry["client_cpu_ms"] = None if client is None or entry["client_cpu_ms"] is None else (
             entry["client_cpu_ms"] + client)

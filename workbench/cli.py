@@ -242,7 +242,7 @@ def cmd_candidates(args) -> int:
 def _print_trace(trace) -> None:
     for step in trace:
         print(f"\n// {step.name}: {step.rows} row(s); parameters {json.dumps(step.parameters)}")
-        print(step.cypher)
+        print(step.text)
 
 
 def cmd_claim(args) -> int:

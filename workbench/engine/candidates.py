@@ -217,6 +217,26 @@ RETURN collect([rp.uuid, parent.uuid, root.uuid, traits, inventories]) AS provid
 """
 
 
+# The search asks its questions by name; a store answers each in its own query
+# language with rows of the same shape (workbench.comparison.sql_store answers
+# them in SQL over Placement's own schema).
+CYPHER = {
+    "known_names": KNOWN_NAMES,
+    "world": WORLD,
+    "providers_with_capacity": PROVIDERS_WITH_CAPACITY,
+    "providers_in_trees_with_capacity": PROVIDERS_IN_TREES_WITH_CAPACITY,
+    "root_page": ROOT_PAGE,
+    "sharing_anchors": SHARING_ANCHORS,
+    "roots_of": ROOTS_OF,
+    "roots_with_traits": ROOTS_WITH_TRAITS,
+    "providers_in_aggregates": PROVIDERS_IN_AGGREGATES,
+    "providers_with_traits": PROVIDERS_WITH_TRAITS,
+    "trait_holders": TRAIT_HOLDERS,
+    "lineages": LINEAGES,
+    "trees": TREES,
+}
+
+
 # -- the data the combining step works on ---------------------------------------------
 
 
@@ -233,7 +253,7 @@ class PartialRequest:
 @dataclasses.dataclass
 class QueryTrace:
     name: str
-    cypher: str
+    text: str  # the query as sent (Cypher, or SQL for the SQL store)
     parameters: dict
     rows: int
     milliseconds: float
@@ -287,6 +307,11 @@ def explain(graph: Graph, query: str) -> list[QueryTrace]:
 
 
 class CandidateSearch:
+    """One search. ``reader.read(text, **parameters)`` runs one of ``queries``
+    (name -> query text) inside the search's one read transaction."""
+
+    queries: dict[str, str] = CYPHER
+
     def __init__(self, reader: Reader, request: CandidateRequest, trace: list[QueryTrace] | None = None):
         self.reader, self.request, self.trace = reader, request, trace
         self.root_of: dict[str, str] = {}  # provider -> the root of its own tree
@@ -297,26 +322,27 @@ class CandidateSearch:
         self.shared_only_seen: set[tuple] = set()
         self.steps_left = SEARCH_STEPS  # see _fitting_products
 
-    def _read(self, name: str, cypher: str, **parameters) -> list[dict]:
+    def _read(self, name: str, **parameters) -> list[dict]:
+        text = self.queries[name]
         started = time.perf_counter()
-        rows = self.reader.read(cypher, **parameters)
+        rows = self.reader.read(text, **parameters)
         if self.trace is not None:
             elapsed = (time.perf_counter() - started) * 1000
-            self.trace.append(QueryTrace(name, cypher.strip(), parameters, len(rows), elapsed))
+            self.trace.append(QueryTrace(name, text.strip(), parameters, len(rows), elapsed))
         return rows
 
-    def _read_once(self, name: str, cypher: str, into: Callable[[list[dict]], Any], **parameters) -> Any:
+    def _read_once(self, name: str, into: Callable[[list[dict]], Any], **parameters) -> Any:
         """``into(_read(...))``, remembered: searching page by page needs these
         whole-cloud answers again, and shaping them is as costly as reading."""
         key = (name, repr(sorted(parameters.items())))
         if key not in self.cache:
-            self.cache[key] = into(self._read(name, cypher, **parameters))
+            self.cache[key] = into(self._read(name, **parameters))
         return self.cache[key]
 
     # -- the steps ---------------------------------------------------------------
     def run(self) -> dict:
         self._check_names()
-        world = self._read("world", WORLD, sharing_trait=catalog.SHARES_VIA_AGGREGATE)[0]
+        world = self._read("world", sharing_trait=catalog.SHARES_VIA_AGGREGATE)[0]
         self.sharing = set(world["sharing"])
         self.has_trees = world["has_trees"]
         limit = self.request.limit
@@ -353,14 +379,14 @@ class CandidateSearch:
         return {root} if root else set()
 
     def _root_of_tree(self, uuid: str) -> str | None:
-        return self._read_once("roots_of", ROOTS_OF, _first_root, uuids=[uuid])
+        return self._read_once("roots_of", _first_root, uuids=[uuid])
 
     def _root_pages(self, limit: int) -> Iterator[set[str]]:
         """Pages of roots in UUID order, each four times the last, so a full
         cloud still takes only a few pages."""
         after, size = "", max(FIRST_PAGE, limit)
         while True:
-            roots = self._read("root_page", ROOT_PAGE, after=after, size=size)[0]["roots"]
+            roots = self._read("root_page", after=after, size=size)[0]["roots"]
             if roots:
                 yield set(roots)
             if len(roots) < size:
@@ -368,7 +394,7 @@ class CandidateSearch:
             after, size = roots[-1], size * 4
 
     def _check_names(self) -> None:
-        known = self._read("known_names", KNOWN_NAMES)[0]
+        known = self._read("known_names")[0]
         classes = catalog.standard_resource_classes() | set(known["classes"])
         for rc in sorted(self.request.resource_classes()):
             if rc not in classes:
@@ -383,7 +409,6 @@ class CandidateSearch:
         if request.root_required or request.root_forbidden:
             allowed = self._read_once(
                 "roots_with_traits",
-                ROOTS_WITH_TRAITS,
                 _roots,
                 required=sorted(request.root_required),
                 forbidden=sorted(request.root_forbidden),
@@ -420,11 +445,10 @@ class CandidateSearch:
                 requests.append({"key": key, "resource_class": rc, "amount": amount, "tree_root": tree_root})
         found: dict[tuple[str, str], set[tuple[str, str]]] = {}
         if scope is None:
-            rows = self._read("providers_with_capacity", PROVIDERS_WITH_CAPACITY, requests=requests)
+            rows = self._read("providers_with_capacity", requests=requests)
         else:
             rows = self._read(
                 "providers_in_trees_with_capacity",
-                PROVIDERS_IN_TREES_WITH_CAPACITY,
                 requests=requests,
                 roots=sorted(scope),
                 sharing=sorted(self.sharing),
@@ -448,7 +472,7 @@ class CandidateSearch:
         if missing:
             for rp in missing:
                 self.anchors[rp] = set()
-            for row in self._read("sharing_anchors", SHARING_ANCHORS, sharing=missing):
+            for row in self._read("sharing_anchors", sharing=missing):
                 self.anchors[row["provider"]] = set(row["anchors"])
         return self.anchors
 
@@ -464,7 +488,7 @@ class CandidateSearch:
                 holders[row["trait"]] = set(row["providers"])
             return holders
 
-        return self._read_once("trait_holders", TRAIT_HOLDERS, by_trait, names=names)
+        return self._read_once("trait_holders", by_trait, names=names)
 
     def _has(self, rp: str, trait: str) -> bool:
         return rp in self.holders[trait]
@@ -472,7 +496,6 @@ class CandidateSearch:
     def _providers_in_aggregates(self, member_of: list) -> set[str]:
         return self._read_once(
             "providers_in_aggregates",
-            PROVIDERS_IN_AGGREGATES,
             lambda rows: {r["provider"] for r in rows},
             member_of=[sorted(any_of) for any_of in member_of],
         )
@@ -502,12 +525,11 @@ class CandidateSearch:
             # A resourceless group; Placement applies no in_tree to it.
             pairs = self._read_once(
                 "providers_with_traits",
-                PROVIDERS_WITH_TRAITS,
                 _provider_root_pairs,
                 required=[sorted(any_of) for any_of in group.required],
             )
         elif in_aggregates is not None:
-            pairs = self._read_once("roots_of", ROOTS_OF, _provider_root_pairs, uuids=sorted(in_aggregates))
+            pairs = self._read_once("roots_of", _provider_root_pairs, uuids=sorted(in_aggregates))
         else:
             return []
         self.root_of.update(pairs)
@@ -701,7 +723,7 @@ class CandidateSearch:
     def _load_lineages(self, providers: set[str]) -> None:
         missing = sorted(providers - self.lineage.keys())
         if missing:
-            for lineage in self._read("lineages", LINEAGES, uuids=missing)[0]["lineages"]:
+            for lineage in self._read("lineages", uuids=missing)[0]["lineages"]:
                 self.lineage[lineage[-1]] = lineage
 
     def _same_subtree_satisfied(self, combination: tuple[PartialRequest, ...]) -> bool:
@@ -726,7 +748,7 @@ class CandidateSearch:
                 "parent_provider_uuid": parent,
                 "root_provider_uuid": root,
             }
-            for uuid, parent, root, traits, inventories in self._read("trees", TREES, roots=roots)[0]["providers"]
+            for uuid, parent, root, traits, inventories in self._read("trees", roots=roots)[0]["providers"]
         }
         if not self.request.nested_aware:
             # A client blind to trees hears only of the providers it is offered.

@@ -17,9 +17,6 @@ import dataclasses
 from workbench import catalog
 from workbench.graphdb.db import Reader
 from workbench.engine.candidates import (
-    PROVIDERS_WITH_CAPACITY,
-    ROOTS_WITH_TRAITS,
-    WORLD,
     CandidateSearch,
     NoCandidates,
     PartialRequest,
@@ -115,13 +112,22 @@ class Facts:
 class Probe(CandidateSearch):
     """The engine's search on the whole cloud, group by group, plus the facts."""
 
+    queries = {
+        **CandidateSearch.queries,
+        "find_provider": FIND_PROVIDER,
+        "provider_facts": PROVIDER_FACTS,
+        "all_providers": ALL_PROVIDERS,
+        "class_holders": CLASS_HOLDERS,
+        "names": NAMES,
+    }
+
     def __init__(self, reader: Reader, request: CandidateRequest, trace: list[QueryTrace]):
         super().__init__(reader, request, trace)
         self.facts: dict[str, Facts] = {}
         self.names: dict[str, str] = {}
         self.relaxed: dict[tuple[str, str | None], list[PartialRequest]] = {}
         self._check_names()
-        world = self._read("world", WORLD, sharing_trait=catalog.SHARES_VIA_AGGREGATE)[0]
+        world = self._read("world", sharing_trait=catalog.SHARES_VIA_AGGREGATE)[0]
         self.sharing, self.has_trees = set(world["sharing"]), world["has_trees"]
         # Trees that root_required allows (None: all), as the engine's search narrows them.
         self.anchor_roots = None
@@ -130,7 +136,6 @@ class Probe(CandidateSearch):
                 r["root"]
                 for r in self._read(
                     "roots_with_traits",
-                    ROOTS_WITH_TRAITS,
                     required=sorted(request.root_required),
                     forbidden=sorted(request.root_forbidden),
                 )
@@ -179,7 +184,7 @@ class Probe(CandidateSearch):
         ]
         found = {(s, rc): set() for s, g in self.request.groups.items() for rc in g.resources}
         if requests:
-            for row in self._read("providers_with_capacity", PROVIDERS_WITH_CAPACITY, requests=requests):
+            for row in self._read("providers_with_capacity", requests=requests):
                 suffix, rc = row["key"].split("\x00")
                 for rp, root, used, capacity, max_unit in row["providers"]:
                     found[suffix, rc].add((rp, root))
@@ -190,7 +195,7 @@ class Probe(CandidateSearch):
     # -- facts -----------------------------------------------------------------
     def provider(self, ref: str) -> str:
         """The UUID of the provider named or numbered ``ref``."""
-        row = self._read("find_provider", FIND_PROVIDER, ref=ref)[0]
+        row = self._read("find_provider", ref=ref)[0]
         if row["by_uuid"] and row["by_name"] and row["by_uuid"] != row["by_name"]:
             raise BadRequest(f"{ref!r} is the UUID of one provider and the name of another: give the other's UUID")
         uuid = row["by_uuid"] or row["by_name"]
@@ -201,7 +206,7 @@ class Probe(CandidateSearch):
     def load_facts(self, uuids) -> dict[str, Facts]:
         missing = sorted(set(uuids) - self.facts.keys())
         if missing:
-            for row in self._read("provider_facts", PROVIDER_FACTS, uuids=missing):
+            for row in self._read("provider_facts", uuids=missing):
                 inventories = {i["resource_class"]: Inventory(**i) for i in row.pop("inventories")}
                 facts = Facts(**{k: frozenset(v) if isinstance(v, list) else v for k, v in row.items()},
                               inventories=inventories)
@@ -210,15 +215,15 @@ class Probe(CandidateSearch):
         return self.facts
 
     def all_providers(self) -> list[str]:
-        return self._read("all_providers", ALL_PROVIDERS)[0]["uuids"]
+        return self._read("all_providers")[0]["uuids"]
 
     def class_holders(self) -> set[str]:
         classes = sorted(self.request.resource_classes())
-        return set(self._read("class_holders", CLASS_HOLDERS, classes=classes)[0]["uuids"])
+        return set(self._read("class_holders", classes=classes)[0]["uuids"])
 
     def load_names(self, uuids) -> dict[str, str]:
         missing = sorted(set(uuids) - self.names.keys())
         if missing:
-            for row in self._read("names", NAMES, uuids=missing):
+            for row in self._read("names", uuids=missing):
                 self.names[row["uuid"]] = row["name"] or row["uuid"]
         return self.names
