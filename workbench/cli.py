@@ -21,6 +21,7 @@ from workbench import bench
 from workbench.graphdb import server
 from workbench.api import serve
 from workbench.comparison import placement_serve
+from workbench.overhttp import cli as overhttp_cli
 from workbench.conformance import run as conformance
 from workbench.graphdb.db import Graph, Neo4jUnavailable
 from workbench.engine import allocations, candidates, loader, providers, quotas, usages, why_not
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_bench_parser(sub)
     serve.add_serve_parser(sub)
     placement_serve.add_placement_serve_parser(sub)
+    overhttp_cli.add_parsers(sub)
     conformance.add_conformance_parser(sub)
 
     p = sub.add_parser("lab", help="start Neo4j, load the demo cloud and open JupyterLab on the notebooks")

@@ -10,7 +10,9 @@ temporary directory, or with ``--postgres`` a throwaway PostgreSQL
 the server stops. SQLite lets one writer in at a time: when two requests write
 at once (claims racing), Placement answers one of them 500 ("database is
 locked"). For concurrent writers use ``--postgres``, a server database as in
-production.
+production. ``--connection URL`` serves a database made and loaded elsewhere
+instead (``workbench bench-http`` loads one fast with
+:meth:`PlacementOracle.load_bulk`), and leaves it in place.
 
 The schema is made before the workers start, by Placement's own
 ``update_database`` (Alembic migrations, then the standard traits and
@@ -44,8 +46,9 @@ PLACEMENT_DATABASE = "placement"
 TITLE = "Real Placement 16.0.0"
 
 
-def placement_conf(connection: str):
-    """Placement's configuration for ``connection``: noauth2, no config files, defaults otherwise."""
+def placement_conf(connection: str, settings: tuple[tuple[str, str, str], ...] = ()):
+    """Placement's configuration for ``connection``: noauth2, no config files, ``settings``
+    ((group, option, value), as ``--set`` gives them), defaults otherwise."""
     from oslo_config import cfg
     from placement import conf as placement_conf_options
 
@@ -53,6 +56,8 @@ def placement_conf(connection: str):
     placement_conf_options.register_opts(conf)
     conf.set_override("connection", connection, group="placement_database")
     conf.set_override("auth_strategy", "noauth2", group="api")
+    for group, option, value in settings:
+        conf.set_override(option, value, group=group)  # oslo.config converts and checks the value
     conf([], default_config_files=[], default_config_dirs=[])
     return conf
 
@@ -75,18 +80,22 @@ def prepare_database(connection: str) -> None:
         raise ServeError(f"Placement could not create its database at {connection} (exit {process.exitcode})")
 
 
-def placement_app(connection: str):
+def placement_app(connection: str, settings: tuple[tuple[str, str, str], ...] = ()):
     """The real Placement WSGI app on ``connection`` (in a worker, after the fork), as its wsgi module builds it."""
     from placement import db_api, deploy
 
-    conf = placement_conf(connection)
+    conf = placement_conf(connection, settings)
     db_api.configure(conf)
     return deploy.loadapp(conf)
 
 
 @contextlib.contextmanager
-def _database(use_postgres: bool):
-    """A connection URL for a fresh database, removed afterwards, and words saying what it is."""
+def _database(use_postgres: bool, connection: str | None = None):
+    """A connection URL for a fresh database, removed afterwards, and words saying what it is;
+    or ``connection``, a database made and loaded elsewhere, used as it is and left in place."""
+    if connection:
+        yield connection, f"the existing database {connection}"
+        return
     if not use_postgres:
         home = Path(tempfile.mkdtemp(prefix="workbench-placement-"))
         try:
@@ -111,12 +120,18 @@ def cmd_placement_serve(args: argparse.Namespace) -> int:
         if args.workers < 1:
             raise ServeError("--workers must be at least 1")
         check_port_free(args.host, args.port)
-        with _database(args.postgres) as (connection, what):
-            _echo(f"creating Placement's database ({what})...")
-            prepare_database(connection)
-            detail = f"(its own WSGI app, noauth2, {what})"
+        settings = tuple(args.set)
+        try:
+            placement_conf("sqlite://", settings)  # refuse a bad --set now, not in every worker
+        except Exception as bad:  # oslo.config's NoSuchOptError, NoSuchGroupError, ValueError
+            raise ServeError(f"--set: {bad}") from None
+        with _database(args.postgres, args.connection) as (connection, what):
+            if not args.connection:
+                _echo(f"creating Placement's database ({what})...")
+                prepare_database(connection)
+            detail = f"(its own WSGI app, noauth2, {what}" + "".join(f"; {g}.{o} = {v}" for g, o, v in settings) + ")"
             server = gunicorn_server(
-                args.host, args.port, args.workers, lambda: placement_app(connection), TITLE, detail,
+                args.host, args.port, args.workers, lambda: placement_app(connection, settings), TITLE, detail,
                 "workbench-real-placement", args.access_log,
             )  # fmt: skip
             master = os.getpid()
@@ -144,10 +159,25 @@ def add_placement_serve_parser(sub) -> None:
         "when it stops (Ctrl-C or SIGTERM).",
     )
     add_server_options(p, DEFAULT_PORT)
-    p.add_argument("--postgres", action="store_true",
-                   help="a throwaway PostgreSQL instead of SQLite (for concurrent writers: with SQLite, "
-                   "one of two claims made at once may get 500 'database is locked')")
+    database = p.add_mutually_exclusive_group()
+    database.add_argument("--postgres", action="store_true",
+                          help="a throwaway PostgreSQL instead of SQLite (for concurrent writers: with SQLite, "
+                          "one of two claims made at once may get 500 'database is locked')")
+    database.add_argument("--connection", metavar="URL",
+                          help="serve this existing Placement database (SQLAlchemy URL, schema made and loaded "
+                          "elsewhere, e.g. by PlacementOracle.load_bulk) instead of a throwaway one; left in place")
+    p.add_argument("--set", type=_setting, action="append", default=[], metavar="GROUP.OPTION=VALUE",
+                   help="one of Placement's configuration options, e.g. placement.allocation_conflict_retry_count=1 "
+                   "(repeatable; otherwise Placement's defaults)")
     p.set_defaults(func=cmd_placement_serve)
+
+
+def _setting(text: str) -> tuple[str, str, str]:
+    name, equals, value = text.partition("=")
+    group, dot, option = name.partition(".")
+    if not (equals and dot and group and option):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected GROUP.OPTION=VALUE, e.g. placement.max_allocation_candidates=1000")
+    return group, option, value
 
 
 class ServerProcess:
@@ -161,10 +191,13 @@ class ServerProcess:
     COMMANDS = {"graph": "serve", "placement": "placement-serve"}
     BANNERS = {"graph": "Placement API", "placement": TITLE}
 
-    def __init__(self, kind: str, workers: int = 2, postgres: bool = False, timeout: float = 120):
+    def __init__(self, kind: str, workers: int = 2, postgres: bool = False, timeout: float = 120,
+                 connection: str | None = None, settings: tuple[tuple[str, str, str], ...] = ()):
         if kind not in self.COMMANDS:
             raise ValueError(f"kind must be one of {sorted(self.COMMANDS)}, not {kind!r}")
         self.kind, self.workers, self.postgres, self.timeout = kind, workers, postgres, timeout
+        self.connection = connection  # Placement only: serve this existing database
+        self.settings = settings  # Placement only: (group, option, value) of its configuration
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen | None = None
@@ -179,6 +212,8 @@ class ServerProcess:
         command = [sys.executable, "-m", "workbench.cli", self.COMMANDS[self.kind]]
         command += ["--port", str(self.port), "--workers", str(self.workers)]
         command += ["--postgres"] if self.postgres else []
+        command += ["--connection", self.connection] if self.connection else []
+        command += [f"--set={group}.{option}={value}" for group, option, value in self.settings]
         # The server's messages go to a file: a pipe nobody reads would fill and block it.
         self._log = tempfile.NamedTemporaryFile("w+", prefix=f"workbench-{self.kind}-", suffix=".log")
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self._log, env=os.environ.copy())
@@ -199,6 +234,11 @@ class ServerProcess:
         """What the server has written so far (banner, warnings, errors)."""
         with open(self._log.name) as log:
             return log.read()
+
+    @property
+    def pid(self) -> int | None:
+        """The server's main process (the gunicorn master; its workers are its children)."""
+        return self._process.pid if self._process is not None else None
 
     def stop(self) -> None:
         """SIGTERM (a graceful stop) and wait; the server removes its own database."""
