@@ -1,4 +1,4 @@
-"""``bench-http`` and ``claim-load`` results as JSON and Markdown files."""
+"""``bench-http`` and ``claim-load`` results as JSON, Markdown and a plot."""
 
 from __future__ import annotations
 
@@ -7,12 +7,66 @@ from pathlib import Path
 
 
 def write(results: dict, out: Path) -> list[Path]:
-    """``<out>/<kind>.json`` and ``<out>/<kind>.md``."""
+    """``<out>/<kind>.json``, ``<out>/<kind>.md`` and the plot ``<out>/<kind>.png``."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{results['kind']}.json", out / f"{results['kind']}.md"]
+    kind = results["kind"]
+    paths = [out / f"{kind}.json", out / f"{kind}.md", out / f"{kind}.png"]
     paths[0].write_text(json.dumps(results, indent=2, default=str) + "\n")
-    paths[1].write_text(MARKDOWN[results["kind"]](results))
+    paths[1].write_text(MARKDOWN[kind](results))
+    PLOTS[kind](results, paths[2])
     return paths
+
+
+def _figure(title: str, xlabel: str, ylabel: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 6.5))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    return plt, fig, ax
+
+
+def latency_plot(results: dict, path: Path) -> None:
+    """p50 latency against cloud size, one line per (request, fill) and service: solid the graph,
+    dashed Placement, the same colour for the same request."""
+    plt, fig, ax = _figure("GET /allocation_candidates over HTTP: p50 against cloud size",
+                           "compute nodes", "p50 latency, ms (log scale)")
+    series: dict[tuple[str, str], list[dict]] = {}
+    for r in results["results"]:
+        series.setdefault((r["request"], str(r["fill"])), []).append(r)
+    colours = plt.get_cmap("tab20")
+    for i, ((request, fill), rows) in enumerate(sorted(series.items())):
+        rows.sort(key=lambda r: r["compute_nodes"])
+        label = request + ("" if fill in ("0", "0.0") else f" (fill {fill})")
+        for service, style in (("graph", "-"), ("placement", "--")):
+            ax.plot([r["compute_nodes"] for r in rows], [r[service]["p50_ms"] for r in rows], style, marker="o",
+                    color=colours(i % 20), label=f"{label}: {service}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def throughput_plot(results: dict, path: Path) -> None:
+    """Claims per second against the number of clients, one line per service and worker count."""
+    plt, fig, ax = _figure("Concurrent boots over HTTP: claims per second against clients",
+                           "clients (processes)", "claims per second")
+    lines: dict[str, list[dict]] = {}
+    for r in results["runs"]:
+        lines.setdefault(f"{r['service']} ({r['workers']} workers)", []).append(r)
+    for label, runs in sorted(lines.items()):
+        runs.sort(key=lambda r: r["clients"])
+        ax.plot([r["clients"] for r in runs], [r["claims_per_s"] for r in runs], marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _header(title: str, results: dict) -> list[str]:
@@ -93,3 +147,4 @@ def claims_markdown(results: dict) -> str:
 
 
 MARKDOWN = {"bench-http": bench_markdown, "claim-load": claims_markdown}
+PLOTS = {"bench-http": latency_plot, "claim-load": throughput_plot}
