@@ -116,12 +116,18 @@ def test_demo_loads_everything_it_declares(graph, demo):
     )
     assert sorted((r["c"], r["p"], r["rc"], r["n"]) for r in rows) == sorted(allocations)
 
-    # Inventory fields as declared (defaults filled in).
+    # Inventory fields as declared (defaults filled in), and the usage the
+    # search reads: the sum of the consumers' allocations of each inventory.
     rows = graph.read(
         "MATCH (p:Provider)-[:HAS_INVENTORY]->(i:Inventory) RETURN p.uuid AS uuid, i {.*} AS inv"
     )
     stored = {(r["uuid"], r["inv"].pop("resource_class")): r["inv"] for r in rows}
-    assert stored == {(p.uuid, rc): inv.fields() for p in providers for rc, inv in p.inventories.items()}
+    used = {(rp, rc): sum(n for _, p, c, n in allocations if (p, c) == (rp, rc)) for _, rp, rc, _ in allocations}
+    assert stored == {
+        (p.uuid, rc): {**inv.fields(), "used": used.get((p.uuid, rc), 0)}
+        for p in providers
+        for rc, inv in p.inventories.items()
+    }
 
 
 def test_parent_links_form_the_declared_trees(graph, demo):

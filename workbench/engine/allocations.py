@@ -1,11 +1,13 @@
 """Allocations: claiming, replacing and releasing resources, and counting usage.
 
 A consumer's allocations are ``CONSUMES`` relationships from the consumer to
-inventories, each carrying the amount ``used``. Writes follow Placement 1.0 to
-1.39 (``PUT /allocations/{consumer}``, ``POST /allocations`` and the
-allocation half of ``POST /reshaper``, placement/handlers/allocation.py and
-placement/objects/allocation.py): the same checks in the same order, the same
-texts, error codes, provider and consumer generations. In that order:
+inventories, each carrying the amount ``used``; every write also stores the
+new usage on each inventory it changes (:func:`workbench.engine.usages.store_usage`).
+Writes follow Placement 1.0 to 1.39 (``PUT /allocations/{consumer}``,
+``POST /allocations`` and the allocation half of ``POST /reshaper``,
+placement/handlers/allocation.py and placement/objects/allocation.py): the
+same checks in the same order, the same texts, error codes, provider and
+consumer generations. In that order:
 
 1. each consumer's generation (:mod:`workbench.engine.consumers`), 409;
 2. every provider named exists, else 400;
@@ -42,7 +44,7 @@ import os_resource_classes
 from workbench.graphdb.db import Graph, Reader
 from workbench.engine import candidates as candidates_module
 from workbench.engine import consumers as consumers_module
-from workbench.engine import quotas
+from workbench.engine import quotas, usages
 from workbench.engine.consumers import UNKNOWN_TYPE
 from workbench.engine.errors import CONCURRENT_UPDATE, PROVIDER_NOT_FOUND, BadRequest, Conflict, NotFound
 from workbench.engine.providers import LOCK_PROVIDERS, unknown_resource_classes
@@ -253,6 +255,8 @@ def replace(tx: neo4j.ManagedTransaction, consumers: dict[str, dict], wording: s
         consumers_module.set_attributes(tx, uuid, body["project_id"], body["user_id"], body.get("consumer_type"))
         if body["allocations"] or uuid in held:
             tx.run(REPLACE_ALLOCATIONS, uuid=uuid, allocations=_rows(body["allocations"])).consume()
+    given_back = {(rp, rc) for resources in held.values() for rp, classes in resources.items() for rc in classes}
+    usages.store_usage(tx, given_back | {(rp, rc) for _, rp, rc, _ in records})
     tx.run(BUMP_PROVIDERS, uuids=sorted({rp for _, rp, _, _ in records})).consume()
     visited = sorted({uuid for uuid, _, _, _ in records})
     consumers_module.bump_generations(tx, visited)
@@ -333,9 +337,11 @@ def delete_allocations(graph: Graph, consumer_uuid: str) -> None:
 
     def work(tx: neo4j.ManagedTransaction) -> None:
         # Giving back needs no provider lock: it can only make room.
-        if not tx.run(CURRENT_ALLOCATIONS, uuids=[uuid]).data():
+        held = tx.run(CURRENT_ALLOCATIONS, uuids=[uuid]).data()
+        if not held:
             raise NotFound(f"No allocations for consumer '{consumer_uuid}'")
         tx.run(DELETE_CONSUMER, uuid=uuid).consume()
+        usages.store_usage(tx, ((row["provider"], row["resource_class"]) for row in held))
 
     graph.write(work)
 

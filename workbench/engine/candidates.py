@@ -16,13 +16,21 @@ The work splits the way the problem does:
 * **Only the trees needed are read.** With ``limit`` the trees are searched
   a page at a time, in UUID order, until enough candidates are found, so the
   work follows the limit rather than the cloud (Placement builds every
-  candidate, then cuts); when the unsuffixed group names ``in_tree``, only
-  that tree is searched.
+  candidate, then cuts); a page leaves out the trees with no room, so a
+  cloud whose first trees are full costs a glance at each of them, not a
+  search. When the unsuffixed group names ``in_tree``, only that tree is
+  searched.
+* **Usage is read, not summed.** Each inventory carries its usage, stored by
+  every writer of allocations in the same transaction
+  (:mod:`workbench.engine.usages`); the capacity queries test it before they
+  look for the provider's root, so full inventories cost one look.
 
-Queries that start from a list of UUIDs say ``USING INDEX``: a lookup per
-UUID is always right, and without the hint the planner, guessing the list's
-length, sometimes chose to scan the whole index once per UUID instead
-(10,000 roots: 11 s instead of 0.3 s).
+Queries that start from a list of UUIDs (or classes) say ``USING INDEX
+SEEK``: a lookup per UUID is always right, and without the hint the planner,
+guessing the list's length, sometimes chose to scan the whole index once per
+UUID instead (10,000 roots: 11 s instead of 0.3 s). A plain ``USING INDEX``
+is not enough: a scan of the index satisfies it too, and a plan made while
+the graph was small (a fresh load, a small cloud) did just that.
 
 Semantics follow Placement 1.39 (placement/objects/allocation_candidate.py and
 research_context.py), with one deliberate exception, recorded as a divergence:
@@ -63,25 +71,21 @@ RETURN EXISTS { MATCH ()-[:PARENT_OF]->() } AS has_trees,
                  RETURN rp.uuid } AS sharing
 """
 
-# Which providers have room: the arithmetic, shared by the two ways of finding
-# the inventories below. Usage is summed from the allocations; capacity is
-# (total - reserved) * allocation_ratio; the amount must also fit the
-# inventory's min_unit, max_unit and step_size.
-_WITH_ROOM = """
-WITH req, root, rp, inv
-WHERE inv.min_unit <= req.amount <= inv.max_unit
+# Which inventories have room for a request: the amount fits the inventory's
+# min_unit, max_unit and step_size, and its usage plus the amount fits its
+# capacity, (total - reserved) * allocation_ratio. The usage is the copy every
+# writer of allocations stores on the inventory (workbench.engine.usages):
+# summing the allocations here, on every search, was a third of its work.
+_HAS_ROOM = """inv.min_unit <= req.amount <= inv.max_unit
   AND req.amount % inv.step_size = 0
-  AND (req.tree_root IS NULL OR root.uuid = req.tree_root)
-CALL (inv) {
-  OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
-  RETURN coalesce(sum(allocation.used), 0) AS used
-}
-WITH req, rp, root, inv, used
-WHERE used + req.amount <= (inv.total - inv.reserved) * inv.allocation_ratio
-// One row per requested class, the providers as a list: thousands of small
-// records cost far more to send and decode than one list.
+  AND inv.used + req.amount <= (inv.total - inv.reserved) * inv.allocation_ratio
+  AND (req.tree_root IS NULL OR root.uuid = req.tree_root)"""
+
+# One row per requested class, the providers as a list: thousands of small
+# records cost far more to send and decode than one list.
+_PROVIDERS_BY_KEY = """
 RETURN req.key AS key,
-       collect([rp.uuid, root.uuid, used, toInteger((inv.total - inv.reserved) * inv.allocation_ratio),
+       collect([rp.uuid, root.uuid, inv.used, toInteger((inv.total - inv.reserved) * inv.allocation_ratio),
                 inv.max_unit]) AS providers
 """
 
@@ -89,12 +93,16 @@ PROVIDERS_WITH_CAPACITY = (
     """
 // Providers that can give `amount` of one resource class by themselves, and
 // the root of each one's tree (the ancestor, or the provider itself, with no
-// parent). The whole cloud: start from the inventories of the class.
+// parent). The whole cloud: start from the inventories of the class, and
+// find the provider and its root only for those with room.
 UNWIND $requests AS req
-MATCH (rp:Provider)-[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
-MATCH (root:Provider)-[:PARENT_OF*0..]->(rp)
-WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }"""
-    + _WITH_ROOM
+MATCH (inv:Inventory {resource_class: req.resource_class})
+USING INDEX SEEK inv:Inventory(resource_class)
+MATCH (root:Provider)-[:PARENT_OF*0..]->(rp:Provider)-[:HAS_INVENTORY]->(inv)
+WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
+  AND """
+    + _HAS_ROOM
+    + _PROVIDERS_BY_KEY
 )
 
 PROVIDERS_IN_TREES_WITH_CAPACITY = (
@@ -102,23 +110,26 @@ PROVIDERS_IN_TREES_WITH_CAPACITY = (
 // The same question for some trees only (a page of trees, or the in_tree
 // target): start from their roots and walk down, so the cost follows the
 // trees asked about, not the size of the cloud. Sharing providers are asked
-// about wherever they are, since they may serve these trees.
-UNWIND $requests AS req
-CALL (req) {
+// about wherever they are, since they may serve these trees. The trees are
+// walked once, for all the requests.
+CALL () {
   UNWIND $roots AS root_uuid
-  MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)
-        -[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
-  USING INDEX root:Provider(uuid)
+  MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)-[:HAS_INVENTORY]->(inv:Inventory)
+  USING INDEX SEEK root:Provider(uuid)
   RETURN root, rp, inv
   UNION
   UNWIND $sharing AS sharing_uuid
-  MATCH (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: sharing_uuid})
-        -[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
-  USING INDEX rp:Provider(uuid)
+  MATCH (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: sharing_uuid})-[:HAS_INVENTORY]->(inv:Inventory)
+  USING INDEX SEEK rp:Provider(uuid)
   WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
   RETURN root, rp, inv
-}"""
-    + _WITH_ROOM
+}
+UNWIND $requests AS req
+WITH req, root, rp, inv
+WHERE inv.resource_class = req.resource_class
+  AND """
+    + _HAS_ROOM
+    + _PROVIDERS_BY_KEY
 )
 
 ROOT_PAGE = """
@@ -131,12 +142,34 @@ WITH root ORDER BY root.uuid LIMIT $size
 RETURN collect(root.uuid) AS roots
 """
 
+ROOT_PAGE_WITH_ROOM = (
+    """
+// ROOT_PAGE without the trees that have no room: a tree is on the page only
+// if, for each class each group asks for, a provider of the tree has room for
+// the group's amount. On a cloud whose first trees are full, a page then
+// costs a look at each full tree's inventories, not a search of it, and the
+// trees are still taken in UUID order, lazily, until the page is full.
+// (Asked only when no provider shares: a sharing provider can give a tree
+// what it lacks.)
+MATCH (root:Provider)
+WHERE root.uuid > $after AND NOT EXISTS { (root)<-[:PARENT_OF]-() }
+  AND ALL(req IN $requests WHERE EXISTS {
+        MATCH (root)-[:PARENT_OF*0..]->(:Provider)
+              -[:HAS_INVENTORY]->(inv:Inventory {resource_class: req.resource_class})
+        WHERE """
+    + _HAS_ROOM
+    + """ })
+WITH root ORDER BY root.uuid LIMIT $size
+RETURN collect(root.uuid) AS roots
+"""
+)
+
 SHARING_ANCHORS = """
 // The trees a sharing provider serves: every tree with a provider in one of
 // its aggregates (its own tree included, since it is in its own aggregates).
 UNWIND $sharing AS sharing_uuid
 MATCH (sharing:Provider {uuid: sharing_uuid})-[:MEMBER_OF]->(:Aggregate)<-[:MEMBER_OF]-(member:Provider)
-USING INDEX sharing:Provider(uuid)
+USING INDEX SEEK sharing:Provider(uuid)
 MATCH (anchor:Provider)-[:PARENT_OF*0..]->(member)
 WHERE NOT EXISTS { (anchor)<-[:PARENT_OF]-() }
 RETURN sharing.uuid AS provider, collect(DISTINCT anchor.uuid) AS anchors
@@ -146,7 +179,7 @@ ROOTS_OF = """
 // The root of each given provider's tree: the ancestor (or itself) with no parent.
 UNWIND $uuids AS uuid
 MATCH (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: uuid})
-USING INDEX rp:Provider(uuid)
+USING INDEX SEEK rp:Provider(uuid)
 WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
 RETURN rp.uuid AS provider, root.uuid AS root
 """
@@ -191,7 +224,7 @@ LINEAGES = """
 // to send and decode than one list.
 UNWIND $uuids AS uuid
 MATCH path = (root:Provider)-[:PARENT_OF*0..]->(rp:Provider {uuid: uuid})
-USING INDEX rp:Provider(uuid)
+USING INDEX SEEK rp:Provider(uuid)
 WHERE NOT EXISTS { (root)<-[:PARENT_OF]-() }
 RETURN collect([p IN nodes(path) | p.uuid]) AS lineages
 """
@@ -202,16 +235,12 @@ TREES = """
 // the providers as lists (cheaper to send than a record each).
 UNWIND $roots AS root_uuid
 MATCH (root:Provider {uuid: root_uuid})-[:PARENT_OF*0..]->(rp:Provider)
-USING INDEX root:Provider(uuid)
+USING INDEX SEEK root:Provider(uuid)
 OPTIONAL MATCH (parent:Provider)-[:PARENT_OF]->(rp)
 WITH root, rp, parent,
      COLLECT { MATCH (rp)-[:HAS_TRAIT]->(t:Trait) RETURN t.name } AS traits,
      COLLECT { MATCH (rp)-[:HAS_INVENTORY]->(inv:Inventory)
-               CALL (inv) {
-                 OPTIONAL MATCH (inv)<-[allocation:CONSUMES]-(:Consumer)
-                 RETURN coalesce(sum(allocation.used), 0) AS used
-               }
-               RETURN [inv.resource_class, toInteger((inv.total - inv.reserved) * inv.allocation_ratio), used]
+               RETURN [inv.resource_class, toInteger((inv.total - inv.reserved) * inv.allocation_ratio), inv.used]
              } AS inventories
 RETURN collect([rp.uuid, parent.uuid, root.uuid, traits, inventories]) AS providers
 """
@@ -226,6 +255,7 @@ CYPHER = {
     "providers_with_capacity": PROVIDERS_WITH_CAPACITY,
     "providers_in_trees_with_capacity": PROVIDERS_IN_TREES_WITH_CAPACITY,
     "root_page": ROOT_PAGE,
+    "root_page_with_room": ROOT_PAGE_WITH_ROOM,
     "sharing_anchors": SHARING_ANCHORS,
     "roots_of": ROOTS_OF,
     "roots_with_traits": ROOTS_WITH_TRAITS,
@@ -259,7 +289,11 @@ class QueryTrace:
     milliseconds: float
 
 
-FIRST_PAGE = 100  # roots in the first page of a search with a limit
+# Roots in the first page of a search with a limit, if the limit is smaller.
+# A page skips the trees without room (but with sharing providers), so
+# nearly each tree on it gives a candidate: a first page the size of the
+# limit is nearly always the last.
+FIRST_PAGE = 10
 # Partial requests one search may try beyond those in the candidates it finds
 # (a few seconds of work): combining many groups is exponential at worst.
 SEARCH_STEPS = 1_000_000
@@ -383,10 +417,20 @@ class CandidateSearch:
 
     def _root_pages(self, limit: int) -> Iterator[set[str]]:
         """Pages of roots in UUID order, each four times the last, so a full
-        cloud still takes only a few pages."""
+        cloud still takes only a few pages. Without sharing providers a page
+        holds only trees with room for every group."""
+        room = None
+        if not self.sharing:
+            try:
+                room = self._capacity_requests()
+            except NoCandidates:
+                return
         after, size = "", max(FIRST_PAGE, limit)
         while True:
-            roots = self._read("root_page", after=after, size=size)[0]["roots"]
+            if room is None:
+                roots = self._read("root_page", after=after, size=size)[0]["roots"]
+            else:
+                roots = self._read("root_page_with_room", after=after, size=size, requests=room)[0]["roots"]
             if roots:
                 yield set(roots)
             if len(roots) < size:
@@ -430,9 +474,9 @@ class CandidateSearch:
             partials[suffix] = found
         return partials
 
-    def _providers_with_capacity(self, scope: set[str] | None) -> dict[tuple[str, str], set[tuple[str, str]]]:
-        """(suffix, class) -> {(provider, root)} with room for that group's amount,
-        in the trees of ``scope`` (None: every tree) and in the sharing providers."""
+    def _capacity_requests(self) -> list[dict]:
+        """What the capacity queries ask: per group and class, the amount, and the
+        root of the group's in_tree (None: any tree)."""
         requests = []
         for suffix, group in self.request.groups.items():
             tree_root = None
@@ -443,6 +487,12 @@ class CandidateSearch:
             for rc, amount in group.resources.items():
                 key = f"{suffix}\x00{rc}"
                 requests.append({"key": key, "resource_class": rc, "amount": amount, "tree_root": tree_root})
+        return requests
+
+    def _providers_with_capacity(self, scope: set[str] | None) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """(suffix, class) -> {(provider, root)} with room for that group's amount,
+        in the trees of ``scope`` (None: every tree) and in the sharing providers."""
+        requests = self._capacity_requests()
         found: dict[tuple[str, str], set[tuple[str, str]]] = {}
         if scope is None:
             rows = self._read("providers_with_capacity", requests=requests)

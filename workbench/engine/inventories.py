@@ -82,6 +82,7 @@ UPSERT_INVENTORIES = """
 MATCH (rp:Provider {uuid: $uuid})
 UNWIND $inventories AS i
 MERGE (rp)-[:HAS_INVENTORY]->(inv:Inventory {resource_class: i.resource_class})
+ON CREATE SET inv.used = 0
 SET inv.total = i.total, inv.reserved = i.reserved, inv.min_unit = i.min_unit,
     inv.max_unit = i.max_unit, inv.step_size = i.step_size, inv.allocation_ratio = i.allocation_ratio
 """

@@ -21,7 +21,9 @@ deletes what the load created (a provider with its inventories in one inner
 transaction, so no batch boundary leaves an orphan) and gives the retired
 nodes their labels back; after it, it finishes the clean-up. Every step can be
 repeated, so a crash during recovery is recovered the next time.
-:func:`recover` runs on every connect (``Graph.connect``).
+:func:`recover` runs on every connect (``Graph.connect``). Undoing a load needs
+no recount of stored usage (:mod:`workbench.engine.usages`): a scenario's
+consumers allocate only from its own providers, which go with them.
 
 One load (or recovery) runs at a time. Its process holds a *lease*: an open
 transaction, tagged in its metadata, that has written the lease node under a
@@ -40,6 +42,8 @@ import uuid as uuidlib
 from typing import TYPE_CHECKING, Iterator
 
 import neo4j
+
+from workbench.engine import usages
 
 if TYPE_CHECKING:
     from workbench.graphdb.db import Graph
@@ -128,6 +132,7 @@ def recover(graph: "Graph") -> list[str]:
     Does nothing while another process holds the lease (its load is running).
     """
     graph.driver.execute_query(LEASE_CONSTRAINT, database_=graph.database)
+    usages.store_missing_usage(graph)  # a graph written before usage was stored on inventories
     if not graph.read(JOURNALS):
         return []
     try:

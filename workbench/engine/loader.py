@@ -23,7 +23,7 @@ from typing import Callable
 import neo4j
 
 from workbench.graphdb.db import Graph
-from workbench.engine import journal, quotas
+from workbench.engine import journal, quotas, usages
 from workbench.scenario import Scenario
 
 # Custom catalogue entries: MERGE, so loading twice does not duplicate them.
@@ -54,7 +54,7 @@ MATCH (rp:Provider {uuid: i.provider})
 CREATE (rp)-[:HAS_INVENTORY]->(:Inventory {
     resource_class: i.resource_class, total: i.total, reserved: i.reserved,
     min_unit: i.min_unit, max_unit: i.max_unit, step_size: i.step_size,
-    allocation_ratio: i.allocation_ratio})
+    allocation_ratio: i.allocation_ratio, used: 0})
 """
 
 # Trait and aggregate nodes are shared: the load marks only those it creates,
@@ -169,7 +169,7 @@ def _write_all(graph: Graph, scenario: Scenario, load_id: str, batch: int, repor
         report("providers", i + 1, len(tree_chunks))
     for i, consumers in enumerate(consumer_chunks):
         params = _consumer_parameters(consumers)
-        graph.write(lambda tx, params=params: _run_batches(tx, load_id, params))
+        graph.write(lambda tx, params=params: _write_consumers(tx, load_id, params))
         report("consumers", i + 1, len(consumer_chunks))
     graph.write(lambda tx: _commit(tx, scenario, load_id))
     report("committed", 1, 1)
@@ -202,6 +202,12 @@ def _run_batches(tx: neo4j.ManagedTransaction, load_id: str, params: dict[str, l
         rows = params.get(key, [])
         for start in range(0, len(rows), BATCH):
             tx.run(statement, {key: rows[start : start + BATCH], "load": load_id}).consume()
+
+
+def _write_consumers(tx: neo4j.ManagedTransaction, load_id: str, params: dict[str, list[dict]]) -> None:
+    """Consumers and their allocations, and the usage they add stored on the inventories, in one transaction."""
+    _run_batches(tx, load_id, params)
+    usages.store_usage(tx, ((a["provider"], a["resource_class"]) for a in params["allocations"]))
 
 
 def _resolve_quietly(graph: Graph, load_id: str) -> str:

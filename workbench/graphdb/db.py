@@ -11,7 +11,7 @@ The graph model (see README, "Graph model"):
     (:Provider {uuid, name, generation})
     (:Provider)-[:PARENT_OF]->(:Provider)            nesting; a root has no parent
     (:Provider)-[:HAS_INVENTORY]->(:Inventory {resource_class, total, reserved,
-                                    min_unit, max_unit, step_size, allocation_ratio})
+                                    min_unit, max_unit, step_size, allocation_ratio, used})
     (:Provider)-[:HAS_TRAIT]->(:Trait {name})
     (:Provider)-[:MEMBER_OF]->(:Aggregate {uuid})
     (:Consumer {uuid, project_id, user_id, consumer_type, generation})
@@ -20,8 +20,9 @@ The graph model (see README, "Graph model"):
     (:Limit {project_id, user_id, consumer_type, resource_class, limit})   quotas
     (:Project {id})                                   a project's quota lock
 
-Usage is never stored: it is the sum of the CONSUMES relationships into an
-inventory, so it cannot drift from the allocations.
+Usage is the sum of the CONSUMES relationships into an inventory. Its copy
+``used``, which the candidate search reads, is stored by every writer of
+allocations in the same transaction (workbench.engine.usages).
 """
 
 from __future__ import annotations
