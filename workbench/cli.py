@@ -20,7 +20,7 @@ import neo4j
 from workbench import bench
 from workbench.graphdb import server
 from workbench.api import serve
-from workbench.comparison import placement_serve
+from workbench.comparison import bench_store, placement_serve
 from workbench.overhttp import cli as overhttp_cli
 from workbench.conformance import run as conformance
 from workbench.graphdb.db import Graph, Neo4jUnavailable
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     server.add_server_parser(sub)
     bench.add_bench_parser(sub)
+    bench_store.add_parser(sub)
     serve.add_serve_parser(sub)
     placement_serve.add_placement_serve_parser(sub)
     overhttp_cli.add_parsers(sub)
