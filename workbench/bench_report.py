@@ -119,7 +119,8 @@ def markdown(results: dict) -> str:
         ),
         f"- **Machine:** {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}; "
         f"load average at start {m.get('load_average_at_start')}, at end {m.get('load_average_at_end')} "
-        "(a shared VM: other work was running, so treat differences under ~30 % as noise)",
+        "(about 1 is the benchmark alone on this 2-core VM, more means other work ran; each row's quartiles "
+        "show its spread)",
         f"- **Software:** Python {m['python']}; Neo4j {m['neo4j_version']} ({m['neo4j_uri']}, "
         f"{_settings(m.get('neo4j_settings'))}), neo4j driver {m['neo4j_driver']} "
         f"(Rust extension {m.get('neo4j_rust_ext', '?') or 'not installed'}); "

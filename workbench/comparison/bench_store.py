@@ -45,7 +45,9 @@ from workbench.engine import loader
 from workbench.engine.errors import PlacementError
 from workbench.graphdb.db import Graph
 
-STORES = ("graph", "sql")
+# sql: tree walks as recursive CTEs over parent_provider_id (no stored root, like
+# the graph); sql-root: roots read from the root_provider_id Placement maintains.
+STORES = ("graph", "sql", "sql-root")
 DEFAULT_OUT = Path("results/store-experiment")
 DEFAULT_FILLS = (0.0, 0.7)
 HARD_CASE_WAYS = ("cypher_pattern", "cypher_and_combiner", "sql_and_combiner", "sql_recursive_cte")
@@ -154,13 +156,13 @@ def _bench_cloud(n, shape, fill, stores, repeat, graph, postgres, results, say):
     loader.load(graph, cloud, reset=True)
     with PlacementOracle(postgres=postgres) as oracle:
         oracle.load_bulk(cloud)
-        if postgres:
-            _analyze(oracle.engine)
+        oracle.analyze()
         runs = {"graph": experiment.graph_store(graph)}
         asks = {"graph": None}
-        if "sql" in stores:
-            runs["sql"] = experiment.sql_store(oracle.engine)
-            asks["sql"] = _asker(lambda q: find_sql(oracle.engine, q))
+        for store, root_column in (("sql", False), ("sql-root", True)):
+            if store in stores:
+                runs[store] = experiment.sql_store(oracle.engine, root_column)
+                asks[store] = _asker(lambda q, root_column=root_column: find_sql(oracle.engine, q, root_column=root_column))
         for shape_request in bench.requests_for(shape):
             query = shape_request.resolve(cloud)
             identity = {"compute_nodes": n, "cloud": shape, "fill": label, "request": shape_request.name,
@@ -188,22 +190,13 @@ def _bench_cloud(n, shape, fill, stores, repeat, graph, postgres, results, say):
                                          **_hard_case(graph, oracle, stores, repeat, say)})
 
 
-def _analyze(engine) -> None:
-    """Table statistics for PostgreSQL's planner, as autovacuum gathers them in
-    service: without them a freshly loaded database is planned blind."""
-    import sqlalchemy
-
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(sqlalchemy.text("ANALYZE"))
-
-
 # -- the report ---------------------------------------------------------------------------
 
 
 def markdown(results: dict) -> str:
     machine = results["machine"]
     lines = [
-        "# The same search on two stores (`workbench bench-store`)",
+        "# The same search on the graph and on SQL (`workbench bench-store`)",
         "",
         f"Date {machine['date']}; {machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gb']} GB; "
         f"Neo4j {machine['neo4j_version']}; Placement {machine['placement_version']}; workbench "
@@ -270,11 +263,18 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "bench-store",
         help="the same search on the graph and on Placement's SQL database, measured side by side",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") + " Neo4j: NEO4J_URI or the local server; "
-        "ITS DATABASE IS EMPTIED. The SQL store runs on a throwaway PostgreSQL (Debian's postgresql package).",
+        description="The engine's candidate search runs unchanged on the graph (Neo4j) and on Placement's own "
+        "database (the same named questions in SQL over its schema, PostgreSQL, filled by the real Placement "
+        "16.0.0). On the benchmark's synthetic clouds and request shapes, each store's answers are checked against "
+        "Placement's first, then timed: per named query its time, rows and bytes, and the search split into "
+        "database and Python; on the numa cloud also the NUMA + VF request four ways. Neo4j: NEO4J_URI or the "
+        "local server; ITS DATABASE IS EMPTIED. The SQL store runs on a throwaway PostgreSQL (Debian's "
+        "postgresql package). Progress on stderr.",
     )
     p.add_argument("--hosts", type=int, nargs="+", default=[1000], metavar="N", help="cloud sizes (default 1000)")
-    p.add_argument("--stores", default=",".join(STORES), help="comma-separated: graph,sql (default both)")
+    p.add_argument("--stores", default=",".join(STORES),
+                   help="comma-separated: graph, sql (recursive CTEs), sql-root (Placement's root_provider_id) "
+                   "(default all three)")
     p.add_argument("--repeat", type=int, default=5, help="timed searches per store and request (default 5)")
     p.add_argument("--shape", nargs="+", choices=synthetic.SHAPES, default=list(synthetic.SHAPES), metavar="S",
                    help=f"cloud shapes ({', '.join(synthetic.SHAPES)}; default all)")
@@ -290,7 +290,7 @@ def cmd_bench_store(args: argparse.Namespace) -> int:
 
     stores = tuple(s.strip() for s in args.stores.split(",") if s.strip())
     if not stores or set(stores) - set(STORES) or "graph" not in stores:
-        print(f"error: --stores {args.stores!r}: give graph, or graph,sql", file=sys.stderr)
+        print(f"error: --stores {args.stores!r}: give graph, and any of sql, sql-root", file=sys.stderr)
         return 2
     if args.repeat < 1:
         print("error: --repeat must be at least 1", file=sys.stderr)
@@ -301,7 +301,7 @@ def cmd_bench_store(args: argparse.Namespace) -> int:
 
     try:
         with contextlib.ExitStack() as stack:
-            postgres = stack.enter_context(LocalPostgres.temporary()).url if "sql" in stores else None
+            postgres = stack.enter_context(LocalPostgres.temporary()).url if len(stores) > 1 else None
             graph = stack.enter_context(contextlib.closing(Graph.connect()))
             results = run(args.hosts, stores, args.repeat, args.shape, tuple(args.fill), graph, postgres, say)
     except PostgresUnavailable as missing:

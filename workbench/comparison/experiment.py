@@ -399,13 +399,17 @@ def graph_store(graph) -> tuple[Callable, type]:
     return graph.reading, candidates.CandidateSearch
 
 
-def sql_store(engine) -> tuple[Callable, type]:
+def sql_store(engine, root_column: bool = False) -> tuple[Callable, type]:
     """(run, search class) for :func:`measure_search` on Placement's database, in
-    one read-only REPEATABLE READ transaction, as ``sql_store.find_sql`` runs it."""
-    from workbench.comparison.sql_store import SqlCandidateSearch, reading
+    one read-only REPEATABLE READ transaction, as ``sql_store.find_sql`` runs it;
+    ``root_column``: roots read from Placement's derived root_provider_id."""
+    from workbench.comparison.sql_store import SqlCandidateSearch, queries_for, reading
+
+    class Search(SqlCandidateSearch):
+        queries = queries_for(engine, root_column)
 
     def run(work):
         with reading(engine) as reader:
             return work(reader)
 
-    return run, SqlCandidateSearch
+    return run, Search

@@ -506,6 +506,17 @@ class PlacementOracle:
                 for c in holding[start : start + BULK_CONSUMERS_PER_POST]
             })
 
+    def analyze(self) -> None:
+        """Table statistics for a server database's planner, as autovacuum gathers them in
+        service (within a minute of a large write): a database timed right after a bulk load
+        would otherwise be planned blind. Nothing to do on SQLite."""
+        import sqlalchemy
+
+        if self.engine.dialect.name == "sqlite":
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sqlalchemy.text("ANALYZE"))
+
     def allocation_candidates_raw(self, query: str, microversion: str | None = None) -> tuple[int, bytes]:
         """``GET /allocation_candidates?<query>`` as (status, response body bytes), not decoded.
 

@@ -66,7 +66,8 @@ def new_results(graph: Graph, plan: Plan, shapes: list[str], fills: tuple) -> di
             "shapes": list(shapes), "fills": [synthetic.fill_label(f) for f in fills],
             "server": "gunicorn gthread, the same worker count and threads for both (workbench.api.serve)",
             "graph_database": "Neo4j of the environment (NEO4J_URI), loaded by workbench.engine.loader",
-            "placement_database": "PostgreSQL (throwaway, loopback), loaded by PlacementOracle.load_bulk",
+            "placement_database": "PostgreSQL (throwaway, loopback), loaded by PlacementOracle.load_bulk, "
+            "then ANALYZE (as autovacuum would in service)",
             "client": "http.client, one kept-alive connection per service, the same code for both",
             "timed": "send the request .. whole body read (not decoded); rounds alternate the services",
             "server_cpu": "CPU time of the service's process trees during the timed rounds, per request",

@@ -119,7 +119,7 @@ def run(clients: list[int], plan: Plan, graph: Graph | None = None) -> dict:
                 "warm_up_boots": f"{plan.warm_up_boots} per client, made and deleted before the start",
                 "cloud": f"each host {MIN_SLOTS}+ flavor-sized slots, pre-filled so that clients x boots are free",
                 "clients_are": "processes (multiprocessing, spawn), one kept-alive connection each",
-                "placement_database": "PostgreSQL (throwaway, loopback)",
+                "placement_database": "PostgreSQL (throwaway, loopback), loaded by PlacementOracle.load_bulk, then ANALYZE",
                 "graph_database": "Neo4j of the environment",
                 "cpu": "CPU seconds of each process tree during the run: gunicorn master + workers; "
                 "Neo4j JVM; PostgreSQL postmaster + backends",

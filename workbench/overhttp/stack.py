@@ -59,6 +59,7 @@ def placement_served(postgres: LocalPostgres, scenario: Scenario, workers: int,
     ``settings``: (group, option, value) of its configuration (otherwise its defaults)."""
     with PlacementOracle(postgres=postgres.url) as oracle:
         oracle.load_bulk(scenario)
+        oracle.analyze()
         connection = oracle.engine.url.render_as_string(hide_password=False)
         with ServerProcess("placement", workers, connection=connection, settings=settings) as server:
             words = f"PostgreSQL (127.0.0.1:{postgres.port})" + "".join(f"; {g}.{o} = {v}" for g, o, v in settings)
