@@ -102,6 +102,20 @@ CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM") or shutil.which("chromium") or s
 
 
 @pytest.fixture(scope="module")
+def own_server(request, tmp_path_factory):
+    """A throwaway Neo4j of the test module's own, for tests that kill it (the session's must live on)."""
+    from workbench.graphdb.server import LocalNeo4j, free_port
+
+    srv = LocalNeo4j(
+        home=tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]) / "neo4j",
+        bolt_port=free_port(), http_port=None, heap="512m", pagecache="64m",
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     """A real Chromium (Debian's, never a downloaded build) driven by Playwright; skipped, saying why,
     when either is missing."""

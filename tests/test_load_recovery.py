@@ -27,7 +27,6 @@ import pytest
 from workbench.graphdb.db import Graph
 from workbench.engine import journal, loader
 from workbench.scenario import parse
-from workbench.graphdb.server import LocalNeo4j, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = 600  # two providers each: 1,200 providers
@@ -87,14 +86,8 @@ def snapshot(graph: Graph) -> dict:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = LocalNeo4j(
-        home=tmp_path_factory.mktemp("recovery") / "neo4j", bolt_port=free_port(), http_port=None,
-        heap="512m", pagecache="64m",
-    )
-    srv.start()
-    yield srv
-    srv.stop()
+def server(own_server):
+    return own_server
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ from workbench.engine import allocations as alloc
 from workbench.engine import candidates, loader, usages
 from workbench.engine.errors import Conflict
 from workbench.graphdb.db import Graph
-from workbench.graphdb.server import LocalNeo4j, free_port
 from workbench.scenario import parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,14 +145,8 @@ def test_a_graph_written_before_usage_was_stored_gets_it_on_connect(graph):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = LocalNeo4j(
-        home=tmp_path_factory.mktemp("stored-usage") / "neo4j", bolt_port=free_port(), http_port=None,
-        heap="512m", pagecache="64m",
-    )
-    srv.start()
-    yield srv
-    srv.stop()
+def server(own_server):
+    return own_server
 
 
 def test_a_server_killed_during_racing_claims_leaves_the_stored_usage_right(server):
