@@ -30,6 +30,8 @@ from workbench.engine.errors import Conflict
 from workbench.graphdb.db import Graph
 from workbench.scenario import parse
 
+from test_load_recovery import _wait_until_gone
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CLOUD = parse(
@@ -224,12 +226,3 @@ def _connect_once_recovered(server) -> Graph:
             return graph
         graph.close()
         time.sleep(0.5)
-
-
-def _wait_until_gone(pid: int) -> None:
-    """The JVM is this process's child: reap it, so it is really gone."""
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:  # started by another process: wait for it to vanish
-        while os.path.exists(f"/proc/{pid}"):
-            time.sleep(0.05)
