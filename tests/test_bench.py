@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -341,3 +345,64 @@ def test_busy_run_records_the_busy_core(graph, monkeypatch):
     # a second process kept a core busy while this request was timed, and was gone afterwards
     assert row["busy"]["cpu_share"] > 0 and not Path(f"/proc/{row['busy']['pid']}").exists()
     assert "kept one core busy" in bench_report.markdown(results)
+
+
+def test_target_summary_meets_a_shape_only_if_every_cell_does():
+    """The report's verdict on the issue's target (graph p50 at most half of Placement's best): one
+    cell over 0.5 (here the 70 %-full cloud with the collector paused) is enough to miss it."""
+    def row(request, fill, regime, ratio):
+        return {"compute_nodes": 1000, "request": request, "fill": fill, "gc": regime, "ratio_p50_best": ratio}
+
+    results = {"results": [
+        row("flat_limit10", "0", "on", 0.07), row("flat_limit10", "0", "paused", 0.5),
+        row("flat", "0", "on", 0.45), row("flat", "0.7", "paused", 1.06), row("flat", "0.7", "on", 0.3),
+    ]}
+    summary = {s["request"]: s for s in bench_report.target_summary(results)}
+    assert summary["flat_limit10"]["met"] and summary["flat_limit10"]["cells_met"] == 2
+    assert not summary["flat"]["met"]
+    assert (summary["flat"]["cells_met"], summary["flat"]["cells"]) == (2, 3)
+    assert (summary["flat"]["best"], summary["flat"]["worst"]) == (0.3, 1.06)
+    assert summary["flat"]["worst_at"] == "fill 0.7, collector paused"
+    text = "\n".join(bench_report._target_section(results))
+    assert "Met for 1 of 2 request shapes. Missed: flat at 1,000." in text
+
+
+def _throwaway_database_folders() -> set[Path]:
+    """The folders of the throwaway PostgreSQL and MariaDB servers running now (their main processes)."""
+    tmp = Path(tempfile.gettempdir())
+    folders = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # the process has just ended
+            continue
+        for arg in args:
+            path = Path(arg.removeprefix("--datadir="))
+            if path.is_relative_to(tmp) and path != tmp:
+                folder = tmp / path.parts[len(tmp.parts)]
+                if folder.name.startswith(("workbench-postgres-", "workbench-mariadb-")):
+                    folders.add(folder)
+    return folders
+
+
+def test_kill_stops_the_throwaway_database_servers(graph):
+    """`kill` (SIGTERM) of a running `workbench bench --postgres --mariadb` stops and removes the two
+    database servers it started, as Ctrl-C does; Python's default would die and leave them running."""
+    before = _throwaway_database_folders()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "bench", "--compute-nodes", "3", "--shape", "flat", "--fill", "0",
+         "--gc", "paused", "--postgres", "--mariadb", "--rest-load-max", "0"],
+        cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for line in run.stderr:  # both servers are up before the first cloud is loaded
+            if "loading" in line:
+                break
+        started = _throwaway_database_folders() - before
+        assert len(started) == 2, started
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        run.kill()
+    assert not started & _throwaway_database_folders()
+    assert not any(folder.exists() for folder in started)

@@ -166,6 +166,7 @@ def markdown(results: dict) -> str:
         "trees with `limit`).",
     ]
     lines += _latency_section(results)
+    lines += _target_section(results)
     lines += _split_section(results)
     lines += [
         "",
@@ -304,6 +305,60 @@ def _latency_section(results: dict) -> list[str]:
                      f"| {_median_spread(r.get('placement_sqlite_recommended'))} "
                      f"| {_ratio(r['graph']['p50_ms'], best)} ")
         lines.append(line + "|")
+    return lines
+
+
+# The issue's target: the graph's p50 at most half of Placement's best p50, for every request shape.
+TARGET_RATIO = 0.5
+
+
+def target_summary(results: dict) -> list[dict]:
+    """Per size and request shape, how its ratios to Placement's best stand against TARGET_RATIO.
+
+    A shape meets the target only if every cell (fill x collector regime) does.
+    """
+    shapes: dict[tuple, list[dict]] = {}
+    for r in results["results"]:
+        if r.get("ratio_p50_best") is not None:
+            shapes.setdefault((r["compute_nodes"], r["request"]), []).append(r)
+    summary = []
+    for (size, request), rows in shapes.items():
+        ratios = [r["ratio_p50_best"] for r in rows]
+        worst = max(rows, key=lambda r: r["ratio_p50_best"])
+        summary.append({
+            "compute_nodes": size, "request": request, "cells": len(rows),
+            "cells_met": sum(ratio <= TARGET_RATIO for ratio in ratios),
+            "best": min(ratios), "worst": max(ratios),
+            "worst_at": f"fill {worst.get('fill', '0')}, collector {worst.get('gc') or 'as left'}",
+            "met": max(ratios) <= TARGET_RATIO,
+        })
+    return summary
+
+
+def _target_section(results: dict) -> list[str]:
+    summary = target_summary(results)
+    if not summary:
+        return []
+    lines = [
+        "",
+        f"## The target: graph p50 at most {TARGET_RATIO} × Placement's best",
+        "",
+        "Per request shape, the graph's p50 divided by Placement's best p50 (defaults or recommended settings, "
+        "whichever was faster) over every fill and cycle-collector regime of this run; a shape meets the "
+        "target only if all its cells do.",
+        "",
+        "| compute nodes | request | cells at or under the target | best ratio | worst ratio (where) | target |",
+        "|---:|---|---:|---:|---|---|",
+    ]
+    for s in summary:
+        lines.append(
+            f"| {s['compute_nodes']:,} | {s['request']} | {s['cells_met']} of {s['cells']} | {_plain_ratio(s['best'])} "
+            f"| {_plain_ratio(s['worst'])} ({s['worst_at']}) | {'met' if s['met'] else '**missed**'} |"
+        )
+    met = sum(s["met"] for s in summary)
+    lines += ["", f"Met for {met} of {len(summary)} request shapes." + (
+        " Missed: " + ", ".join(f"{s['request']} at {s['compute_nodes']:,}" for s in summary if not s["met"]) + "."
+        if met < len(summary) else "")]
     return lines
 
 

@@ -8,11 +8,14 @@ message and exit non-zero; no stack traces.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import neo4j
@@ -40,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.func(args) or 0
+        with _sigterm_unwinds():
+            return args.func(args) or 0
     except (Neo4jUnavailable, ScenarioError, loader.LoadConflict) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -54,6 +58,28 @@ def main(argv: list[str] | None = None) -> int:
         # E.g. the server went away mid-command; a load is undone on the next connect.
         print(f"error: Neo4j failed: {error}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """While a command runs, `kill` (SIGTERM) unwinds it as Ctrl-C does.
+
+    Python's default for SIGTERM is to die on the spot, which would orphan what a command
+    started inside a ``with`` block: the throwaway PostgreSQL and MariaDB servers of
+    ``bench --postgres/--mariadb``, the services of ``bench-http``, the busy-core process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
