@@ -351,7 +351,9 @@ def test_target_summary_meets_a_shape_only_if_every_cell_does():
     """The report's verdict on the issue's target (graph p50 at most half of Placement's best): one
     cell over 0.5 (here the 70 %-full cloud with the collector paused) is enough to miss it."""
     def row(request, fill, regime, ratio):
-        return {"compute_nodes": 1000, "request": request, "fill": fill, "gc": regime, "ratio_p50_best": ratio}
+        return {"compute_nodes": 1000, "request": request, "fill": fill, "gc": regime, "ratio_p50_best": ratio,
+                "placement_sqlite": {"p50_ms": 120.0}, "placement_sqlite_recommended": {"p50_ms": 100.0},
+                "graph_breakdown": {"cypher_ms": 70.0, "python_ms": 30.0, "json_ms": 6.0}}
 
     results = {"results": [
         row("flat_limit10", "0", "on", 0.07), row("flat_limit10", "0", "paused", 0.5),
@@ -363,6 +365,9 @@ def test_target_summary_meets_a_shape_only_if_every_cell_does():
     assert (summary["flat"]["cells_met"], summary["flat"]["cells"]) == (2, 3)
     assert (summary["flat"]["best"], summary["flat"]["worst"]) == (0.3, 1.06)
     assert summary["flat"]["worst_at"] == "fill 0.7, collector paused"
+    # the target allows half of Placement's faster setting; the graph's Cypher alone takes more
+    assert (summary["flat"]["budget_ms"], summary["flat"]["cypher_ms"], summary["flat"]["python_json_ms"]) == (
+        50.0, 70.0, 36.0)
     text = "\n".join(bench_report._target_section(results))
     assert "Met for 1 of 2 request shapes. Missed: flat at 1,000." in text
 
