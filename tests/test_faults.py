@@ -20,18 +20,11 @@ import pytest
 from workbench.engine import allocations, loader
 from workbench.engine.errors import Conflict, PlacementError
 from workbench.scenario import parse
-from workbench.graphdb.server import LocalNeo4j, free_port
+
+from processes import wait_until_gone
 
 CAPACITY = 30  # VCPU on the one provider
 LIMIT = 24  # the project's VCPU quota: reached before the capacity
-
-
-@pytest.fixture
-def own_server(tmp_path):
-    server = LocalNeo4j(home=tmp_path / "neo4j", bolt_port=free_port(), http_port=None, heap="512m", pagecache="64m")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_claims_survive_a_killed_server(own_server):
@@ -67,7 +60,7 @@ def test_claims_survive_a_killed_server(own_server):
         time.sleep(0.05)
     pid = own_server.status(query=False).pid
     os.kill(pid, signal.SIGKILL)
-    _wait_until_gone(pid)
+    wait_until_gone(pid)
     restarted = own_server.start()  # notices the crash, recovers the store, starts again
     assert restarted.running
     deadline = time.monotonic() + 60
@@ -94,12 +87,3 @@ def test_claims_survive_a_killed_server(own_server):
     # The stream went on after the restart and filled the quota exactly.
     assert sum(stored.values()) == LIMIT
     graph.close()
-
-
-def _wait_until_gone(pid: int) -> None:
-    """The JVM is this process's child: reap it, so it is really gone."""
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:  # started by another process: wait for it to vanish
-        while os.path.exists(f"/proc/{pid}"):
-            time.sleep(0.05)

@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,8 @@ import pytest
 from workbench.graphdb.db import Graph
 from workbench.engine import journal, loader
 from workbench.scenario import parse
+
+from processes import wait_until_gone
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = 600  # two providers each: 1,200 providers
@@ -143,7 +144,7 @@ def test_the_server_killed_during_a_load(server, expected, reset, step, at, outc
     def kill_server():
         pid = server.status(query=False).pid
         os.kill(pid, signal.SIGKILL)
-        _wait_until_gone(pid)
+        wait_until_gone(pid)
 
     with pytest.raises(Exception):
         loader.load(graph, BIG, reset=reset, batch=BATCH, progress=killer(step, at, kill_server))
@@ -215,12 +216,3 @@ def test_recovery_leaves_a_running_load_alone(server, expected):
                     loader.load(other, BEFORE, reset=True)
         journal.resolve(graph, load_id)
         assert snapshot(graph) == expected["before"]
-
-
-def _wait_until_gone(pid: int) -> None:
-    """The JVM is this process's child: reap it, so it is really gone."""
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:  # started by another process: wait for it to vanish
-        while os.path.exists(f"/proc/{pid}"):
-            time.sleep(0.05)

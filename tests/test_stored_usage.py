@@ -30,7 +30,7 @@ from workbench.engine.errors import Conflict
 from workbench.graphdb.db import Graph
 from workbench.scenario import parse
 
-from test_load_recovery import _wait_until_gone
+from processes import wait_until_gone
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,7 +169,7 @@ def test_a_server_killed_during_racing_claims_leaves_the_stored_usage_right(serv
     _race(graph, threads=6, rounds=1000, written=written)  # every writer stops with an error once the server is gone
     assert len(written) >= 40
     graph.close()
-    _wait_until_gone(pid)
+    wait_until_gone(pid)
     server.start()  # recovers the store after the crash
     with server.connect() as graph:
         assert_stored_is_the_sum(graph)
